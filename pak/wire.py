@@ -49,7 +49,8 @@ _ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 _TAG_RE: Final = re.compile(r"[0-9A-F]{2,64}\Z")
 _TIME_RE: Final = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z\Z")
 _SIGHTING_KEYS: Final = frozenset(
-    ["seq", "state", "tag_id", "tag_kind", "tag_type", "reader_id", "antenna", "antennas", "first_seen", "last_seen", "reads", "rssi_max_dbm", "rssi_max_raw", "flags", "reader_time"]
+    "seq state tag_id tag_kind tag_type reader_id antenna antennas first_seen last_seen reads "
+    "rssi_max_dbm rssi_max_raw flags reader_time".split()
 )
 _ENVELOPE_KEYS: Final = frozenset({"v", "gateway_id", "spool_id", "sent_at", "sightings"})
 _ENVELOPE_OPTIONAL: Final = frozenset({"clock_suspect"})
