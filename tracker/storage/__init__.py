@@ -1,0 +1,1 @@
+"""Storage of the centre: one interface (base.Storage), two backends (SQLite, TimescaleDB)."""
