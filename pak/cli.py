@@ -42,7 +42,8 @@ def _usage() -> str:
 
 def _resolve(target: str) -> Callable[[Sequence[str]], int | None]:
     module, _, func = target.partition(":")
-    return getattr(importlib.import_module(module), func)  # type: ignore[no-any-return]
+    fn: Callable[[Sequence[str]], int | None] = getattr(importlib.import_module(module), func)
+    return fn
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -25,6 +25,7 @@ from pak.types import SIGHTING_FLAGS, TAG_KINDS, Sighting
 __all__ = [
     "DEFAULT_ROOT",
     "MAX_PAYLOAD",
+    "Receipt",
     "SightingsMessage",
     "Topics",
     "compact_ranges",
@@ -186,34 +187,60 @@ def ranges_contain(ranges: Sequence[tuple[int, int]], seq: int) -> bool:
     return any(a <= seq <= b for a, b in ranges)
 
 
-def encode_receipts(gateway_id: str, spool_id: str, ranges: Sequence[tuple[int, int]],
-                    at: datetime) -> bytes:
-    return dumps({
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the centre has committed for one spool.
+
+    ``closed`` covers sightings stored in their final (closed) state: the gateway may delete
+    them. ``open`` covers sightings stored so far only as ``open``: the gateway stops
+    republishing that open message but keeps the sighting until its closed form is receipted
+    (so a late receipt of the open message can never delete the closed one)."""
+
+    gateway_id: str
+    spool_id: str
+    closed: list[tuple[int, int]]
+    open: list[tuple[int, int]]
+
+
+def encode_receipts(gateway_id: str, spool_id: str, closed: Sequence[tuple[int, int]],
+                    at: datetime, open: Sequence[tuple[int, int]] = ()) -> bytes:
+    body: dict[str, Any] = {
         "v": VERSION,
         "gateway_id": gateway_id,
         "spool_id": spool_id,
         "at": format_time(at),
-        "ranges": [[a, b] for a, b in ranges],
-    })
+        "ranges": [[a, b] for a, b in closed],
+    }
+    if open:
+        body["open_ranges"] = [[a, b] for a, b in open]
+    return dumps(body)
 
 
-def parse_receipts(payload: bytes) -> tuple[str, str, list[tuple[int, int]]]:
-    """``(gateway_id, spool_id, ranges)`` of a receipts payload; WireError when malformed."""
-    obj = _load_object(payload, 1 << 20)
-    if obj.get("v") != VERSION:
-        raise WireError("bad_version", repr(obj.get("v")))
-    gid, sid, ranges = obj.get("gateway_id"), obj.get("spool_id"), obj.get("ranges")
-    if not is_valid_id(gid) or not is_valid_id(sid):
-        raise WireError("bad_field", "gateway_id/spool_id")
-    if not isinstance(ranges, list) or not ranges:
-        raise WireError("bad_field", "ranges")
+def _ranges(obj: dict[str, Any], key: str) -> list[tuple[int, int]]:
+    ranges = obj.get(key, [])
+    if not isinstance(ranges, list) or len(ranges) > 10000:
+        raise WireError("bad_field", key)
     out: list[tuple[int, int]] = []
     for r in ranges:
         if (not isinstance(r, list) or len(r) != 2 or not all(_is_int(x) and x >= 0 for x in r)
                 or r[0] > r[1]):
-            raise WireError("bad_field", f"range {r!r}")
+            raise WireError("bad_field", f"{key}: range {r!r}")
         out.append((r[0], r[1]))
-    return gid, sid, out  # type: ignore[return-value]
+    return out
+
+
+def parse_receipts(payload: bytes) -> Receipt:
+    """A receipts payload; WireError when malformed."""
+    obj = _load_object(payload, 1 << 20)
+    if obj.get("v") != VERSION:
+        raise WireError("bad_version", repr(obj.get("v")))
+    gid, sid = obj.get("gateway_id"), obj.get("spool_id")
+    if not is_valid_id(gid) or not is_valid_id(sid):
+        raise WireError("bad_field", "gateway_id/spool_id")
+    closed, open_ = _ranges(obj, "ranges"), _ranges(obj, "open_ranges")
+    if not closed and not open_:
+        raise WireError("bad_field", "no ranges")
+    return Receipt(str(gid), str(sid), closed, open_)
 
 
 # --- the strict sightings parser ------------------------------------------------------------
@@ -369,4 +396,5 @@ def parse_sightings(
 def load_schema(name: str) -> dict[str, Any]:
     """One JSON Schema of the wire contract, by file stem (``sightings``, ``health`` ...)."""
     text = resources.files("pak").joinpath("schemas", f"{name}.json").read_text("utf-8")
-    return json.loads(text)  # type: ignore[no-any-return]
+    schema: dict[str, Any] = json.loads(text)
+    return schema
