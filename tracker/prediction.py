@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import math
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-__all__ = ["NextReader", "TransitionModel"]
+__all__ = ["NextReader", "TransitionModel", "learn", "top_k_accuracy", "trip_sequences"]
 
 # travel-time histogram: log-spaced bins from 1 s to ~3 h
 _BINS = 64
@@ -147,3 +147,48 @@ class TransitionModel:
             tt = _TravelTimes(list(hist), sum(hist))
             m.times[(a, b)] = tt
         return m
+
+
+def trip_sequences(trails: Iterable[Any]) -> Iterator[tuple[list[str], list[float]]]:
+    """(readers, hop travel times) of every trip of the given trails (tracker.trails.Trail)."""
+    for trail in trails:
+        for trip in trail.trips:
+            readers = [p.reader_id for p in trip.passes]
+            if len(readers) >= 2:
+                yield readers, [h.travel_s for h in trip.hops]
+
+
+def learn(model: TransitionModel, trails: Iterable[Any]) -> TransitionModel:
+    """Feed every trip of ``trails`` into ``model``."""
+    model.observe_trips(trip_sequences(trails))
+    return model
+
+
+def top_k_accuracy(model: TransitionModel, trails: Iterable[Any], k: int = 3) -> dict[str, Any]:
+    """For every hop after the first of each trip (so the previous reader is known), whether
+    the reader actually reached next is among the model's top ``k``; also the first hop of each
+    trip (no previous reader) separately."""
+    hits = total = hits_first = total_first = 0
+    chance = 0.0  # expected hits of k guesses drawn at random from the readers ever seen next
+    for readers, _ in trip_sequences(trails):
+        for i in range(len(readers) - 1):
+            prev = readers[i - 1] if i else None
+            guess = [n.reader_id for n in model.predict(readers[i], prev, k)]
+            ok = readers[i + 1] in guess
+            if prev is None:
+                total_first += 1
+                hits_first += ok
+            else:
+                total += 1
+                hits += ok
+                seen_next = model.first.get(readers[i], {})
+                if readers[i + 1] in seen_next:
+                    chance += min(1.0, k / len(seen_next))
+    return {
+        "k": k,
+        "hops": total,
+        f"top{k}_accuracy": hits / total if total else None,
+        f"top{k}_chance": chance / total if total else None,
+        "first_hops": total_first,
+        f"top{k}_accuracy_first_hop": hits_first / total_first if total_first else None,
+    }
