@@ -181,7 +181,7 @@ def top_k_accuracy(model: TransitionModel, trails: Iterable[Any], k: int = 3) ->
             else:
                 total += 1
                 hits += ok
-                seen_next = model.first.get(readers[i], {})
+                seen_next = model.first.get(readers[i], Counter())
                 if readers[i + 1] in seen_next:
                     chance += min(1.0, k / len(seen_next))
     return {
