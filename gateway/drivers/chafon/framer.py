@@ -12,10 +12,13 @@ so garbage is skipped at C speed rather than byte by byte in Python).
 
 One more rule keeps a stray byte from stalling the link. A Chafon reader speaks only when asked:
 after the last frame of an inventory round it waits for the next command, which the gateway
-sends only once it has decoded that frame. If a stray byte before that frame looks like a
+sends only once it has decoded that frame. If stray bytes before that frame look like a
 candidate with a large Len, the framer would wait for bytes that never come. So when the
-candidate at the front is incomplete but a complete, CRC-valid frame ends exactly where the
-buffered bytes end, the bytes before that frame are dropped as garbage and the frame comes out.
+candidate at the front is incomplete but a complete, CRC-valid frame starts later in the
+buffered bytes, the bytes before that frame are dropped as garbage and the frame comes out
+(any intact frame between them would itself be complete and found first). The price: a real
+frame still arriving whose data hold a CRC-valid frame image (a crafted EPC) can lose its head;
+the next round, chunked differently, reads it.
 
 Reasons reported: ``garbage`` (no frame start here), ``bad_checksum`` (one byte dropped),
 ``bad_layout`` (a CRC-valid reply whose data do not fit its reCmd and status: dropped whole),
@@ -104,7 +107,7 @@ class ChafonFramer(Framer):
         length = buf[pos]
         stop = pos + length + 1
         if stop > end:
-            q = self._complete_at_end(buf, pos, end)
+            q = self._complete_after(buf, pos, end)
             if q:
                 return q - pos, Rejected("garbage", buf[pos:q])
             return 0, None
@@ -128,15 +131,14 @@ class ChafonFramer(Framer):
             return 1
         return 0
 
-    def _complete_at_end(self, buf: bytes, pos: int, end: int) -> int:
-        """The start of a CRC-valid candidate after ``pos`` that ends exactly at ``end``,
-        or 0."""
+    def _complete_after(self, buf: bytes, pos: int, end: int) -> int:
+        """The start of the first complete, CRC-valid candidate after ``pos``, or 0."""
         search = self._search
         m = search(buf, pos + 1, end)
         while m is not None:
             q = m.start()
             stop = q + buf[q] + 1
-            if stop == end:
+            if stop <= end:
                 frame = buf[q:stop]
                 if crc16_mcrf4xx(frame[:-2]) == frame[-2] | (frame[-1] << 8):
                     return q
