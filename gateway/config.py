@@ -1,0 +1,372 @@
+"""Settings of ``pak gateway``: every one a flag, a TOML key (``[gateway]`` table) and an
+environment variable ``PAK_GATEWAY_<NAME>``; a flag beats the environment, which beats the file.
+
+A bad value is refused at start with a :class:`~pak.errors.ConfigError` naming the setting
+(``setting reader_tz (flag --reader-tz): unknown time zone 'Mars/Olympus'``): an unattended box
+must fail loudly on the bench, not misbehave at the roadside.
+"""
+
+# setting() is pak.settings's dataclass field factory (immutable defaults), not a mutable default.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import urllib.parse
+import zoneinfo
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pak.errors import ConfigError
+from pak.settings import setting
+from pak.wire import DEFAULT_ROOT, is_valid_id
+
+__all__ = ["GatewaySettings", "MqttEndpoint", "load_settings", "parse_host_port"]
+
+SERVICE = "gateway"
+
+
+def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
+    """``HOST:PORT`` (``[v6::addr]:PORT`` too) -> (host, port); ValueError when it is not."""
+    host, sep, port_s = text.rpartition(":")
+    if not sep or not host or not port_s.isdigit():
+        raise ValueError(f"{text!r} is not HOST:PORT")
+    port = int(port_s)
+    if not (0 if allow_zero else 1) <= port <= 65535:
+        raise ValueError(f"port {port} out of range")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+    return host, port
+
+
+@dataclass(frozen=True, slots=True)
+class MqttEndpoint:
+    """The broker, parsed from ``mqtt://[user:pass@]host:port`` or ``mqtts://...``."""
+
+    host: str
+    port: int
+    tls: bool
+    username: str | None
+    password: str | None
+
+    @classmethod
+    def parse(cls, url: str) -> MqttEndpoint:
+        u = urllib.parse.urlsplit(url)
+        if u.scheme not in ("mqtt", "mqtts"):
+            raise ValueError(f"{url!r}: the scheme must be mqtt:// or mqtts://")
+        if not u.hostname:
+            raise ValueError(f"{url!r}: no host")
+        if u.path not in ("", "/") or u.query or u.fragment:
+            raise ValueError(f"{url!r}: only mqtt[s]://[user:pass@]host:port")
+        try:
+            port = u.port
+        except ValueError as e:
+            raise ValueError(f"{url!r}: {e}") from None
+        tls = u.scheme == "mqtts"
+        return cls(
+            host=u.hostname,
+            port=port or (8883 if tls else 1883),
+            tls=tls,
+            username=urllib.parse.unquote(u.username) if u.username else None,
+            password=urllib.parse.unquote(u.password) if u.password else None,
+        )
+
+    def redacted(self) -> str:
+        user = f"{self.username}:***@" if self.username else ""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
+
+
+# --- checks: each returns an error text or None ------------------------------------------------
+
+def _check_id(v: str) -> str | None:
+    return None if is_valid_id(v) else (
+        "must be 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit")
+
+
+def _check_driver(v: str) -> str | None:
+    from gateway.drivers import DRIVER_NAMES
+
+    return None if v in DRIVER_NAMES else f"unknown driver {v!r} (one of " \
+        f"{', '.join(DRIVER_NAMES)})"
+
+
+def _check_listen(v: str) -> str | None:
+    if not v.startswith("tcp://"):
+        return "must be tcp://HOST:PORT"
+    try:
+        parse_host_port(v[len("tcp://"):], allow_zero=True)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _check_host_port(v: str) -> str | None:
+    try:
+        parse_host_port(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _check_tz(v: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai or UTC)"
+    return None
+
+
+def _check_mqtt(v: str) -> str | None:
+    try:
+        MqttEndpoint.parse(v)
+    except ValueError as e:
+        return str(e)
+    return None
+
+
+def _check_protocol(v: str) -> str | None:
+    return None if v in ("5", "3.1.1") else "must be 5 or 3.1.1"
+
+
+def _check_root(v: str) -> str | None:
+    if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
+        return "must be a topic prefix without wildcards or leading/trailing '/'"
+    return None
+
+
+def _check_file(v: Path) -> str | None:
+    return None if v.is_file() else f"no such file: {v}"
+
+
+def _between(lo: float, hi: float) -> Callable[[float], str | None]:
+    def check(v: float) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
+    return check
+
+
+def _check_level(v: str) -> str | None:
+    return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else \
+        "must be debug, info, warning or error"
+
+
+def _check_format(v: str) -> str | None:
+    return None if v in ("text", "json") else "must be text or json"
+
+
+@dataclass(frozen=True, slots=True)
+class GatewaySettings:
+    """Everything ``pak gateway`` can be told. Cross-field rules live in ``__post_init__``."""
+
+    gateway_id: str = setting(help="this gateway's id, unique in the city (one MQTT topic level)",
+                              metavar="ID", check=_check_id)
+    driver: str = setting(help="reader protocol: r2000, chafon, mr7901, em4100", metavar="NAME",
+                          check=_check_driver)
+    serial: str | None = setting(
+        None, metavar="URL",
+        help="the reader's serial line: any pyserial URL (/dev/ttyUSB0, /dev/serial/by-id/..., "
+             "socket://HOST:PORT, rfc2217://HOST:PORT)")
+    listen: str | None = setting(
+        None, metavar="tcp://HOST:PORT", check=_check_listen,
+        help="accept stations that dial in (MR7901) on this address instead of --serial")
+    advertise: str | None = setting(
+        None, metavar="HOST:PORT", check=_check_host_port,
+        help="address a dial-in station is told to connect to (register reply); default: the "
+             "address it reached us on")
+    allow_station: tuple[str, ...] = setting(
+        default_factory=tuple, repeat=True, metavar="ID",
+        help="a station device id allowed to dial in (repeat; none given: any station)")
+    model: str | None = setting(None, metavar="M", help="reader model, when the driver needs it")
+    baud: int | None = setting(None, metavar="N", check=_between(300, 4_000_000),
+                               help="serial speed (default: the driver's)")
+    reader_id: str | None = setting(
+        None, metavar="ID", check=_check_id,
+        help="reader id in sightings (default: the gateway id for a serial reader, the station's "
+             "device id for a dial-in station)")
+    reader_tz: str = setting("UTC", metavar="ZONE", check=_check_tz,
+                             help="IANA time zone of the reader's own clock")
+    mqtt: str = setting("mqtt://127.0.0.1:1883", metavar="URL", check=_check_mqtt,
+                        help="broker: mqtt://[user:pass@]host:port or mqtts://...")
+    mqtt_password: str | None = setting(
+        None, secret=True, metavar="PASSWORD",
+        help="broker password (better here or in the environment than in the URL, which ps "
+             "shows)")
+    mqtt_ca: Path | None = setting(None, metavar="FILE", check=_check_file,
+                                   help="CA certificate(s) to verify an mqtts:// broker")
+    mqtt_cert: Path | None = setting(None, metavar="FILE", check=_check_file,
+                                     help="client certificate for mqtts://")
+    mqtt_key: Path | None = setting(None, metavar="FILE", check=_check_file,
+                                    help="client key for mqtts://")
+    mqtt_protocol: str = setting("5", metavar="VERSION", check=_check_protocol,
+                                 help="MQTT protocol: 5 or 3.1.1 (for brokers that lack 5)")
+    mqtt_keepalive: int = setting(30, metavar="SECONDS", check=_between(5, 3600),
+                                  help="MQTT keep-alive")
+    topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", check=_check_root,
+                              help="topic root of the wire contract")
+    spool: Path = setting(Path("/var/lib/pak/gateway-spool"), metavar="DIR",
+                          help="spool folder (sightings stay here until the centre's receipt)")
+    spool_max_mb: float = setting(512.0, metavar="MB", check=_between(1, 1_000_000),
+                                  help="spool size limit; when full the oldest closed sightings "
+                                       "are dropped (and counted)")
+    exit_after: float | None = setting(
+        None, metavar="SECONDS", check=_between(0.05, 86400),
+        help="close a sighting after this long without a read (default: the driver's)")
+    max_duration: float = setting(300.0, metavar="SECONDS", check=_between(1, 7 * 86400),
+                                  help="longest sighting; a tag still read after it starts a "
+                                       "new one")
+    health_every: float = setting(60.0, metavar="SECONDS", check=_between(0.1, 86400),
+                                  help="health message period")
+    republish_after: float = setting(30.0, metavar="SECONDS", check=_between(0.1, 86400),
+                                     help="first wait for the centre's receipt before a "
+                                          "sighting is republished (doubles each try)")
+    republish_max: float = setting(600.0, metavar="SECONDS", check=_between(0.1, 86400),
+                                   help="longest wait between republications")
+    max_inflight: int = setting(1000, metavar="N", check=_between(1, 20000),
+                                help="sightings messages published and not yet acknowledged "
+                                     "by the broker (paho refuses past 65535)")
+    batch_max: int = setting(200, metavar="N", check=_between(1, 1000),
+                             help="most sightings per message when draining the spool")
+    max_open: int = setting(50_000, metavar="N", check=_between(1, 10_000_000),
+                            help="most sightings open at once (memory bound); past it the "
+                                 "stalest is closed early and counted")
+    metrics_listen: str | None = setting(
+        None, metavar="HOST:PORT", check=_check_host_port,
+        help="serve Prometheus text metrics at http://HOST:PORT/metrics")
+    log_level: str = setting("info", metavar="LEVEL", check=_check_level,
+                             help="debug, info, warning or error")
+    log_format: str = setting("text", metavar="FORMAT", check=_check_format,
+                              help="text (for people) or json (for log shippers)")
+
+    def __post_init__(self) -> None:
+        if (self.serial is None) == (self.listen is None):
+            raise ConfigError("setting serial/listen: give exactly one of --serial URL "
+                              "(a reader on a serial line) and --listen tcp://HOST:PORT "
+                              "(stations that dial in)")
+        transport = self.driver_transport()
+        if self.serial is not None and transport != "serial":
+            raise ConfigError(f"setting driver: {self.driver} readers dial in: use --listen "
+                              "tcp://HOST:PORT, not --serial")
+        if self.listen is not None and transport != "tcp-server":
+            raise ConfigError(f"setting driver: {self.driver} readers are on a serial line: use "
+                              "--serial, not --listen")
+        if self.serial is not None and (self.advertise or self.allow_station):
+            raise ConfigError("setting advertise/allow_station: only with --listen")
+        for sid in self.allow_station:
+            if not sid or len(sid) > 16:
+                raise ConfigError(f"setting allow_station: {sid!r} is not a station device id "
+                                  "(1-16 characters)")
+        endpoint = self.endpoint()
+        if (self.mqtt_ca or self.mqtt_cert or self.mqtt_key) and not endpoint.tls:
+            raise ConfigError("setting mqtt: CA/certificate options need an mqtts:// URL")
+        if (self.mqtt_cert is None) != (self.mqtt_key is None):
+            raise ConfigError("setting mqtt_cert/mqtt_key: give both or neither")
+        if self.model is not None:
+            try:
+                self.driver_class()(self.model)
+            except ValueError as e:
+                raise ConfigError(f"setting model: {e}") from None
+        if self.exit_after_s >= self.max_duration:
+            raise ConfigError(f"setting exit_after: {self.exit_after_s:g} s must be shorter than "
+                              f"max_duration ({self.max_duration:g} s)")
+        if self.republish_max < self.republish_after:
+            raise ConfigError("setting republish_max: must not be shorter than republish_after")
+
+    # --- derived values ------------------------------------------------------------------
+
+    def driver_class(self) -> Any:
+        from gateway.drivers import driver_class
+
+        try:
+            return driver_class(self.driver)
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"setting driver: the {self.driver} driver is not installed "
+                              f"({e.name})") from None
+
+    def driver_transport(self) -> str:
+        return str(self.driver_class().transport)
+
+    @property
+    def exit_after_s(self) -> float:
+        if self.exit_after is not None:
+            return self.exit_after
+        return float(self.driver_class().default_exit_after)
+
+    @property
+    def baud_rate(self) -> int:
+        return self.baud if self.baud is not None else int(self.driver_class().default_baud)
+
+    @property
+    def default_reader_id(self) -> str | None:
+        """The reader id for reads of a serial reader (dial-in: None, the station's own id)."""
+        if self.reader_id is not None:
+            return self.reader_id
+        return self.gateway_id if self.serial is not None else None
+
+    def endpoint(self) -> MqttEndpoint:
+        ep = MqttEndpoint.parse(self.mqtt)
+        if self.mqtt_password is not None:
+            ep = dataclasses.replace(ep, password=self.mqtt_password)
+        return ep
+
+    @property
+    def listen_address(self) -> tuple[str, int] | None:
+        return None if self.listen is None else parse_host_port(self.listen[len("tcp://"):],
+                                                                allow_zero=True)
+
+    @property
+    def spool_max_bytes(self) -> int:
+        return int(self.spool_max_mb * 1024 * 1024)
+
+    @property
+    def log_level_no(self) -> int:
+        return int(logging.getLevelName(self.log_level.upper()))
+
+    def describe(self) -> dict[str, Any]:
+        """The settings for the start-up log line: the password never appears."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            v = getattr(self, f.name)
+            if f.name == "mqtt":
+                v = self.endpoint().redacted()
+            elif f.metadata.get("secret") and v:
+                v = "***"
+            elif isinstance(v, Path):
+                v = str(v)
+            out[f.name] = v
+        out["exit_after"] = self.exit_after_s
+        return out
+
+
+EPILOG = """\
+examples:
+  # a UHF reader on a USB serial adapter, followed across re-plugging by its by-id path
+  pak gateway --gateway-id gw-0412 --driver r2000 \\
+      --serial /dev/serial/by-id/usb-FTDI_FT232R_A10K3ZQ-if00-port0 \\
+      --mqtt mqtt://gw-0412:secret@broker.city.example:1883 --spool /var/lib/pak/spool
+
+  # MR7901 stations dialling in over 4G; only two known stations are accepted
+  pak gateway --gateway-id gw-0007 --driver mr7901 --listen tcp://0.0.0.0:4900 \\
+      --advertise 203.0.113.7:4900 --allow-station 79010001 --allow-station 79010002 \\
+      --reader-tz Asia/Shanghai --mqtt mqtts://broker.city.example:8883 --mqtt-ca ca.pem
+
+  # a reader behind a serial device server, settings from a file, broker from the environment
+  PAK_GATEWAY_MQTT=mqtt://10.0.0.5:1883 pak gateway --config /etc/pak/gateway.toml
+
+Every flag is also a key of the [gateway] table of --config FILE and an environment variable
+PAK_GATEWAY_<NAME> (e.g. PAK_GATEWAY_SPOOL_MAX_MB=256); a flag beats the environment, which
+beats the file. Sightings stay in the spool until the centre's receipt covers them.
+"""
+
+
+def load_settings(argv: Sequence[str] | None, *,
+                  env: dict[str, str] | None = None) -> GatewaySettings:
+    """Parse ``pak gateway`` arguments (ConfigError naming the setting when refused)."""
+    from pak.settings import load
+
+    settings, _ = load(GatewaySettings, SERVICE, argv, prog="pak gateway",
+                       description="Edge gateway: reader link -> sightings -> spool -> MQTT "
+                                   "(kept until the centre's receipt).",
+                       epilog=EPILOG, env=env)
+    return settings

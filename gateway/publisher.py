@@ -1,0 +1,311 @@
+"""MQTT side of the gateway: sightings out (QoS 1), retained state, health, receipts in.
+
+paho-mqtt 2.x (callback API version 2) runs its own network thread (``loop_start``), which
+connects, and reconnects with paho's capped back-off, by itself. This class adds what the
+wire contract and an unattended box need:
+
+* a persistent session (MQTT 5 ``clean_start=False`` with a session expiry; 3.1.1
+  ``clean_session=False``) under a client id derived from the gateway id, so the receipts the
+  centre sends while the link is down wait at the broker;
+* retained ``state``: ``online`` on every connect, ``offline`` as the will (and on a clean stop);
+* the receipts subscription (this gateway's own topic only), handed to ``on_receipt``;
+* a bounded window of unacknowledged sightings messages: paho refuses a QoS 1 publish once
+  65,535 are in flight, and a deep queue inside paho would put live sightings behind the
+  backlog. The runtime publishes live sightings at once and fills only the rest of the window
+  with the backlog;
+* transitions logged once (connected, lost, unreachable), not once per retry.
+
+Payload of ``{root}/gw/{gateway_id}/sightings`` (pak/schemas/sightings.json)::
+
+    {"v":1, "gateway_id":ID, "spool_id":ID, "sent_at":TIME, ["clock_suspect":true,]
+     "sightings":[{sighting}, ...]}      1..1000 sighting objects as stored in the spool
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import ssl
+import threading
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import orjson
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+
+from gateway.config import MqttEndpoint
+from pak import __version__
+from pak.errors import WireError
+from pak.logs import event
+from pak.timefmt import format_time, utcnow
+from pak.wire import Receipt, Topics, encode_state, parse_receipts
+
+__all__ = ["Publisher", "PublisherStats", "client_id_for", "sightings_payload"]
+
+log = logging.getLogger("pak.gateway.mqtt")
+
+#: The broker keeps a disconnected gateway's session (its queued receipts) this long.
+SESSION_EXPIRY_S = 7 * 86400
+
+
+def client_id_for(gateway_id: str) -> str:
+    """The MQTT client id: stable per gateway, so the broker keeps its session."""
+    return f"pak-gw-{gateway_id}"
+
+
+def sightings_payload(gateway_id: str, spool_id: str, sent_at: datetime,
+                      bodies: Sequence[bytes], *, clock_suspect: bool = False) -> bytes:
+    """A sightings message around sighting objects already encoded (the spool keeps them as
+    JSON, so a backlog drains without decoding and re-encoding every sighting)."""
+    if not 1 <= len(bodies) <= 1000:
+        raise ValueError("a sightings message carries 1..1000 sightings")
+    head = orjson.dumps({"v": 1, "gateway_id": gateway_id, "spool_id": spool_id,
+                         "sent_at": format_time(sent_at)})
+    suspect = b',"clock_suspect":true' if clock_suspect else b""
+    return head[:-1] + suspect + b',"sightings":[' + b",".join(bodies) + b"]}"
+
+
+@dataclass(slots=True)
+class PublisherStats:
+    messages: int = 0
+    sightings: int = 0
+    acked: int = 0
+    connects: int = 0
+    disconnects: int = 0
+    receipts: int = 0
+    receipts_bad: int = 0
+    refused: int = 0
+
+
+class Publisher:
+    """One MQTT connection for one gateway. Thread-safe: the runtime's core thread publishes,
+    paho's network thread runs the callbacks."""
+
+    def __init__(
+        self,
+        *,
+        gateway_id: str,
+        topics: Topics,
+        endpoint: MqttEndpoint,
+        on_receipt: Callable[[Receipt], None],
+        on_window: Callable[[], None] = lambda: None,
+        protocol: str = "5",
+        keepalive: int = 30,
+        ca: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        max_inflight: int = 1000,
+        reconnect_max_s: int = 30,
+        clock: Callable[[], datetime] = utcnow,
+    ) -> None:
+        self.gateway_id = gateway_id
+        self.topics = topics
+        self.endpoint = endpoint
+        self.max_inflight = max_inflight
+        self._on_receipt = on_receipt
+        self._on_window = on_window
+        self._clock = clock
+        self._v5 = protocol == "5"
+        self.stats = PublisherStats()
+        self._lock = threading.Lock()
+        self._pending: dict[int, int] = {}  # mid -> sightings it carries (0: state, health)
+        self._inflight_msgs = 0  # sightings messages among them: the window
+        self._early: set[int] = set()  # acks that beat publish() returning the mid
+        self._window_waiter = False
+        self._connected = False
+        self._unreachable_logged = False
+        self._receipt_topic = topics.receipts(gateway_id)
+        self._state_topic = topics.state(gateway_id)
+
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=client_id_for(gateway_id),
+            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
+            clean_session=None if self._v5 else False,
+        )
+        # paho's own cap sits above ours: live sightings published past a full backlog window
+        # must go out now, not queue inside paho behind it.
+        c.max_inflight_messages_set(max_inflight * 2 + 100)
+        c.max_queued_messages_set(0)
+        c.reconnect_delay_set(1, max(1, reconnect_max_s))
+        if endpoint.username is not None:
+            c.username_pw_set(endpoint.username, endpoint.password)
+        if endpoint.tls:
+            c.tls_set(ca_certs=ca, certfile=cert, keyfile=key,
+                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
+        c.on_pre_connect = self._pre_connect
+        c.on_connect = self._connected_cb
+        c.on_connect_fail = self._connect_fail_cb
+        c.on_disconnect = self._disconnected_cb
+        c.on_publish = self._published_cb
+        c.on_message = self._message_cb
+        self._client = c
+        self._keepalive = keepalive
+
+    # --- lifecycle ------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Connect in the background (a broker that is down at start is retried)."""
+        props = None
+        if self._v5:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = SESSION_EXPIRY_S
+        self._client.connect_async(self.endpoint.host, self.endpoint.port, self._keepalive,
+                                   clean_start=False, properties=props)
+        self._client.loop_start()
+
+    def stop(self, timeout: float = 3.0) -> None:
+        """Say ``offline`` (retained; the will is not sent on a clean disconnect), disconnect."""
+        if self.connected:
+            info = self._client.publish(self._state_topic, self._state("offline"), qos=1,
+                                        retain=True)
+            with contextlib.suppress(RuntimeError, ValueError):
+                info.wait_for_publish(timeout)
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    # --- publishing -----------------------------------------------------------------------
+
+    @property
+    def inflight(self) -> int:
+        with self._lock:
+            return self._inflight_msgs
+
+    def window_free(self) -> int:
+        """How many more sightings messages the backlog may publish now."""
+        with self._lock:
+            free = self.max_inflight - self._inflight_msgs
+            if free <= 0:
+                self._window_waiter = True
+            return max(0, free)
+
+    def publish_sightings(self, spool_id: str, bodies: Sequence[bytes], *,
+                          clock_suspect: bool = False) -> bool:
+        """Publish one sightings message (QoS 1). False when it was not handed to the
+        connection (not connected, or refused): the spool republishes it later."""
+        if not self._connected:
+            return False
+        payload = sightings_payload(self.gateway_id, spool_id, self._clock(), bodies,
+                                    clock_suspect=clock_suspect)
+        info = self._client.publish(self.topics.sightings(self.gateway_id), payload, qos=1)
+        if info.rc != mqtt.MQTT_ERR_SUCCESS and info.rc != mqtt.MQTT_ERR_NO_CONN:
+            # MQTT_ERR_QUEUE_SIZE: paho's 16-bit packet ids are exhausted.
+            self.stats.refused += 1
+            return False
+        self._track(info.mid, len(bodies))
+        with self._lock:
+            self.stats.messages += 1
+            self.stats.sightings += len(bodies)
+        return True
+
+    def publish(self, topic: str, payload: bytes, *, qos: int = 1, retain: bool = False) -> bool:
+        """Publish something other than sightings (health): outside the window."""
+        if not self._connected:
+            return False
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        self._track(info.mid, 0)
+        return info.rc == mqtt.MQTT_ERR_SUCCESS
+
+    def _track(self, mid: int, sightings: int) -> None:
+        with self._lock:
+            if mid in self._early:
+                self._early.discard(mid)
+                if sightings:
+                    self.stats.acked += 1
+                return
+            self._pending[mid] = sightings
+            if sightings:
+                self._inflight_msgs += 1
+
+    # --- paho callbacks (network thread) --------------------------------------------------
+
+    def _state(self, state: str) -> bytes:
+        return encode_state(state, self._clock(), gateway_id=self.gateway_id,
+                            version=__version__)
+
+    def _pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        # The will carries the time this session began; the broker sends it if we vanish.
+        client.will_set(self._state_topic, self._state("offline"), qos=1, retain=True)
+
+    def _connected_cb(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                      reason: ReasonCode, properties: Properties | None) -> None:
+        if reason.is_failure:
+            self._connect_problem(f"refused: {reason}")
+            return
+        self.stats.connects += 1
+        client.subscribe(self._receipt_topic, qos=1)
+        info = client.publish(self._state_topic, self._state("online"), qos=1, retain=True)
+        self._track(info.mid, 0)
+        self._connected = True
+        self._unreachable_logged = False
+        event(log, logging.INFO, "mqtt_connected", broker=self.endpoint.redacted(),
+              session_present=flags.session_present, reconnect=self.stats.connects > 1)
+        self._on_window()
+
+    def _connect_fail_cb(self, client: mqtt.Client, userdata: Any) -> None:
+        self._connect_problem("unreachable")
+
+    def _connect_problem(self, why: str) -> None:
+        if not self._unreachable_logged:
+            self._unreachable_logged = True
+            event(log, logging.WARNING, "mqtt_unreachable", broker=self.endpoint.redacted(),
+                  why=why, note="retrying with back-off; sightings stay in the spool")
+
+    def _disconnected_cb(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+                         reason: ReasonCode, properties: Properties | None) -> None:
+        was = self._connected
+        self._connected = False
+        if was:
+            self.stats.disconnects += 1
+            self._unreachable_logged = True  # the loss is the one line for this outage
+            event(log, logging.WARNING, "mqtt_lost", broker=self.endpoint.redacted(),
+                  reason=str(reason))
+
+    def _published_cb(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
+                      properties: Properties | None) -> None:
+        wake = False
+        with self._lock:
+            n = self._pending.pop(mid, None)
+            if n is None:
+                # The ack beat publish() returning its mid (or the will's id): note it. Bounded
+                # in case a broker acks ids we never sent.
+                if len(self._early) > 65536:
+                    self._early.clear()
+                self._early.add(mid)
+                return
+            if not n:
+                return
+            self._inflight_msgs -= 1
+            self.stats.acked += 1
+            if self._window_waiter and self._inflight_msgs <= self.max_inflight // 2:
+                self._window_waiter = False
+                wake = True
+        if wake:
+            self._on_window()
+
+    def _message_cb(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic != self._receipt_topic:
+            return
+        try:
+            receipt = parse_receipts(bytes(msg.payload))
+        except WireError as e:
+            self.stats.receipts_bad += 1
+            if self.stats.receipts_bad <= 3 or self.stats.receipts_bad % 1000 == 0:
+                event(log, logging.WARNING, "receipt_refused", reason=e.reason,
+                      detail=e.detail[:200], count=self.stats.receipts_bad)
+            return
+        if receipt.gateway_id != self.gateway_id:
+            self.stats.receipts_bad += 1
+            return
+        self.stats.receipts += 1
+        self._on_receipt(receipt)

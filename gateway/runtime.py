@@ -1,0 +1,490 @@
+"""The gateway at run time: link thread -> core thread (smoother, spool) -> MQTT.
+
+Threads and who owns what::
+
+    link thread      SerialLink / StationServer.run: bytes -> driver -> TagReads -> sink()
+    core thread      (the caller of Gateway.run) owns the smoother and the spool's SQLite
+                     connection; everything else reaches it through one queue:
+                        ("read", TagRead, reader_id, received_at)   from the link
+                        ("receipt", Receipt)                       from paho's thread
+                        ("wake",)                                   window freed / connected
+    paho thread      network I/O, reconnects, callbacks (publisher.py)
+    spool-sync       WAL fsyncs and seq reservations, off the read path (spool.py)
+
+One core iteration: drain the queue; fold reads into sightings; store what opened or closed
+and commit (a commit costs no disk sync); publish those at once (an ``open`` within
+milliseconds of its read: nothing waits to fill a batch); then fill what is left of the
+in-flight window with the backlog, oldest first, a few messages per iteration so live
+sightings never queue behind a whole backlog. Receipts delete what the centre has stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import queue
+import threading
+import time
+import zoneinfo
+from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from itertools import groupby
+from typing import Any, Protocol
+
+from gateway.clock import ClockCheck, ClockStatus
+from gateway.config import GatewaySettings, parse_host_port
+from gateway.link import ReadSink
+from gateway.publisher import Publisher
+from gateway.smoother import Smoother
+from gateway.spool import Spool, SpoolRow
+from pak import __version__
+from pak.logs import event
+from pak.timefmt import format_time, utcnow
+from pak.types import Sighting, StampedRead, TagRead
+from pak.wire import Receipt, Topics, dumps, sighting_to_json
+
+__all__ = ["Gateway", "Link", "metrics_text"]
+
+log = logging.getLogger("pak.gateway")
+
+#: Backlog messages published per core iteration before the queue is looked at again.
+_PUMP_MESSAGES = 8
+#: Open sightings' aggregates are saved to the spool this often (what a crash can lose).
+_CHECKPOINT_S = 1.0
+_LIMIT_CHECK_S = 1.0
+_MAX_READERS = 256
+
+
+class Link(Protocol):
+    """What the runtime needs of a link (gateway.link.serial_link / station_server)."""
+
+    def run(self, stop: threading.Event) -> None: ...
+
+    def status(self) -> dict[str, Any]: ...
+
+
+class Gateway:
+    """One gateway process. ``run(stop)`` blocks until ``stop`` is set, then closes every
+    open sighting into the spool, says ``offline`` and returns 0."""
+
+    def __init__(
+        self,
+        settings: GatewaySettings,
+        *,
+        clock: Callable[[], datetime] = utcnow,
+        link_factory: Callable[[ReadSink], Link] | None = None,
+        clock_check: ClockCheck | None = None,
+        spool_sync_interval: float = 0.2,
+    ) -> None:
+        self.settings = settings
+        self._clock = clock
+        self._clock_check = clock_check or ClockCheck()
+        self._zone = zoneinfo.ZoneInfo(settings.reader_tz)
+        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        self._link_factory = link_factory or self._make_link
+        self._topics = Topics(settings.topic_root)
+        self._sync_interval = spool_sync_interval
+        self._started = time.monotonic()
+        self._readers: set[str] = set()
+        self._suspect_seqs: set[int] = set()
+        self._clock_status = ClockStatus("ok")
+        self.counters: dict[str, int] = {
+            "reads": 0, "sightings": 0, "published": 0, "republished": 0, "receipted": 0,
+            "receipted_open": 0, "receipts": 0, "dropped": 0, "publish_messages": 0,
+        }
+        self._snapshot: dict[str, Any] = {}
+        self._snapshot_lock = threading.Lock()
+        self.link: Link | None = None
+        self.spool: Spool | None = None
+        self.publisher: Publisher | None = None
+
+    # --- the sink the link calls (link thread) ------------------------------------------
+
+    def sink(self, read: TagRead, reader_id: str, received_at: datetime) -> None:
+        self._queue.put(("read", read, reader_id, received_at))
+
+    def _make_link(self, sink: ReadSink) -> Link:
+        from gateway.drivers import make_driver
+
+        s = self.settings
+
+        def factory() -> Any:
+            return make_driver(s.driver, s.model)
+
+        if s.serial is not None:
+            from gateway.link.serial_link import SerialLink
+
+            reader_id = s.default_reader_id
+            assert reader_id is not None
+            return SerialLink(s.serial, factory, baud=s.baud_rate, reader_id=reader_id,
+                              sink=sink, clock=self._clock)
+        from gateway.link.station_server import StationServer
+
+        listen = s.listen_address
+        assert listen is not None
+        return StationServer(listen, factory, sink=sink,
+                             advertise=parse_host_port(s.advertise) if s.advertise else None,
+                             allow=s.allow_station or None, reader_id=s.reader_id,
+                             clock=self._clock)
+
+    # --- run ----------------------------------------------------------------------------
+
+    def run(self, stop: threading.Event) -> int:
+        s = self.settings
+        event(log, logging.INFO, "gateway_starting", version=__version__, **s.describe())
+        self.spool = spool = Spool(s.spool, max_bytes=s.spool_max_bytes,
+                                   republish_after=s.republish_after,
+                                   republish_max=s.republish_max,
+                                   sync_interval=self._sync_interval)
+        event(log, logging.INFO, "spool_open", folder=str(s.spool), spool_id=spool.spool_id,
+              depth=spool.depth(), next_seq=spool.reserved)
+        self.smoother = Smoother(spool_id=spool.spool_id, next_seq=spool.next_seq,
+                                 exit_after=s.exit_after_s, max_duration=s.max_duration,
+                                 max_open=s.max_open)
+        self._clock_status = self._clock_check.check(self._clock())
+        if self._clock_status.suspect:
+            event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
+        ep = s.endpoint()
+        self.publisher = Publisher(
+            gateway_id=s.gateway_id, topics=self._topics, endpoint=ep,
+            on_receipt=lambda r: self._queue.put(("receipt", r)),
+            on_window=lambda: self._queue.put(("wake",)),
+            protocol=s.mqtt_protocol, keepalive=s.mqtt_keepalive,
+            ca=str(s.mqtt_ca) if s.mqtt_ca else None,
+            cert=str(s.mqtt_cert) if s.mqtt_cert else None,
+            key=str(s.mqtt_key) if s.mqtt_key else None,
+            max_inflight=s.max_inflight, clock=self._clock)
+        link_stop = threading.Event()
+        self.link = self._link_factory(self.sink)
+        link_thread = threading.Thread(target=self.link.run, args=(link_stop,), name="link",
+                                       daemon=True)
+        metrics = self._start_metrics() if s.metrics_listen else None
+        self.publisher.start()
+        link_thread.start()
+        try:
+            self._loop(stop)
+        finally:
+            link_stop.set()
+            link_thread.join(5.0)
+            self._shutdown()
+            if metrics is not None:
+                metrics.shutdown()
+        return 0
+
+    def _loop(self, stop: threading.Event) -> None:
+        s = self.settings
+        assert self.publisher is not None and self.spool is not None
+        spool, pub = self.spool, self.publisher
+        mono = time.monotonic
+        next_health = mono() + min(1.0, s.health_every)
+        next_checkpoint = mono() + _CHECKPOINT_S
+        next_limit = mono() + _LIMIT_CHECK_S
+        more_backlog = False
+        was_connected = False
+        while not stop.is_set():
+            now_m = mono()
+            deadline = min(next_health, next_checkpoint, next_limit, now_m + 0.5)
+            expiry = self.smoother.next_expiry()
+            if expiry is not None:
+                deadline = min(deadline, now_m + (expiry - self._clock()).total_seconds())
+            if pub.connected:
+                due = spool.next_due()
+                if due is not None:
+                    deadline = min(deadline, due)
+                if more_backlog:
+                    deadline = now_m
+            items = self._drain(max(0.0, deadline - now_m))
+            self._step(items)
+            connected = pub.connected
+            if connected:
+                if not was_connected:
+                    next_health = min(next_health, mono())  # say who we are at once
+                more_backlog = self._pump()
+            was_connected = connected
+            now_m = mono()
+            if now_m >= next_checkpoint:
+                next_checkpoint = now_m + _CHECKPOINT_S
+                spool.checkpoint(self.smoother.dirty())
+                spool.commit()
+            if now_m >= next_limit:
+                next_limit = now_m + _LIMIT_CHECK_S
+                self.counters["dropped"] += spool.enforce_limit()
+            if now_m >= next_health:
+                next_health = now_m + s.health_every
+                self._publish_health()
+
+    def _drain(self, timeout: float) -> list[tuple[Any, ...]]:
+        items: list[tuple[Any, ...]] = []
+        try:
+            items.append(self._queue.get(timeout=timeout) if timeout > 0 else
+                         self._queue.get_nowait())
+        except queue.Empty:
+            return items
+        for _ in range(10_000):  # bounded: a flood of reads still lets the timers run
+            try:
+                items.append(self._queue.get_nowait())
+            except queue.Empty:
+                break
+        return items
+
+    # --- one iteration: reads -> sightings -> spool -> MQTT -------------------------------
+
+    def _stamp(self, read: TagRead, reader_id: str, received_at: datetime) -> StampedRead:
+        rt = read.reader_time
+        if rt is not None:
+            rt = (rt.replace(tzinfo=self._zone) if rt.tzinfo is None else rt).astimezone(UTC)
+        return StampedRead(read, self.settings.gateway_id, reader_id, received_at, rt)
+
+    def _step(self, items: Iterable[tuple[Any, ...]]) -> None:
+        assert self.spool is not None
+        smoother = self.smoother
+        events: list[Sighting] = []
+        receipts: list[Receipt] = []
+        for item in items:
+            kind = item[0]
+            if kind == "read":
+                _, read, reader_id, received_at = item
+                self.counters["reads"] += 1
+                if len(self._readers) < _MAX_READERS:
+                    self._readers.add(reader_id)
+                events.extend(smoother.feed(self._stamp(read, reader_id, received_at)))
+            elif kind == "receipt":
+                receipts.append(item[1])
+        now = self._clock()
+        events.extend(smoother.expire(now))
+        for r in receipts:
+            deleted, marked = self.spool.apply_receipt(r)
+            self.counters["receipts"] += 1
+            self.counters["receipted"] += deleted
+            self.counters["receipted_open"] += marked
+        if events:
+            self._clock_status = self._clock_check.check(now)
+            self._store_and_publish(events)
+        elif receipts:
+            self.spool.commit()
+
+    def _store_and_publish(self, events: list[Sighting]) -> None:
+        assert self.spool is not None and self.publisher is not None
+        suspect_now = self._clock_status.suspect
+        by_suspect: dict[bool, list[Sighting]] = {False: [], True: []}
+        for s in events:
+            if s.state == "open":
+                self.counters["sightings"] += 1
+                if suspect_now:
+                    self._suspect_seqs.add(s.seq)
+                by_suspect[suspect_now].append(s)
+            else:
+                flag = suspect_now or s.seq in self._suspect_seqs
+                self._suspect_seqs.discard(s.seq)
+                by_suspect[flag].append(s)
+        live = self.publisher.connected
+        for flag, group in by_suspect.items():
+            self.spool.put(group, suspect=flag, publishing=live)
+        self.spool.commit()
+        if not live:
+            return
+        failed: list[int] = []
+        for flag, group in by_suspect.items():
+            # Opens first, all in one message: the alert path. Closed ones after, batched.
+            opens = [s for s in group if s.state == "open"]
+            closed = [s for s in group if s.state == "closed"]
+            for part in (opens, closed):
+                for i in range(0, len(part), self.settings.batch_max):
+                    chunk = part[i:i + self.settings.batch_max]
+                    bodies = [dumps(sighting_to_json(s)) for s in chunk]
+                    if self.publisher.publish_sightings(self.spool.spool_id, bodies,
+                                                        clock_suspect=flag):
+                        self.counters["published"] += len(chunk)
+                        self.counters["publish_messages"] += 1
+                    else:
+                        failed.extend(s.seq for s in chunk)
+        if failed:
+            self.spool.make_due(failed)
+            self.spool.commit()
+
+    def _pump(self) -> bool:
+        """Publish due backlog into the free part of the window; True if more is due."""
+        assert self.spool is not None and self.publisher is not None
+        batch = self.settings.batch_max
+        budget = min(_PUMP_MESSAGES, self.publisher.window_free())
+        if budget <= 0:
+            return False  # the publisher wakes us when acks free the window
+        rows = self.spool.due(batch * budget)
+        if not rows:
+            return False
+        self.spool.mark_sent([r.seq for r in rows])
+        self.spool.commit()
+        failed: list[int] = []
+        sent = 0
+        for (spool_id, suspect), grp in groupby(rows, key=lambda r: (r.spool_id, r.suspect)):
+            group: list[SpoolRow] = list(grp)
+            for i in range(0, len(group), batch):
+                chunk = group[i:i + batch]
+                if self.publisher.publish_sightings(spool_id, [r.body for r in chunk],
+                                                    clock_suspect=suspect):
+                    sent += 1
+                    self.counters["publish_messages"] += 1
+                    for r in chunk:
+                        self.counters["republished" if r.tries else "published"] += 1
+                else:
+                    failed.extend(r.seq for r in chunk)
+        if failed:
+            self.spool.make_due(failed)
+            self.spool.commit()
+            return False
+        return len(rows) == batch * budget
+
+    # --- health -----------------------------------------------------------------------------
+
+    def health(self) -> dict[str, Any]:
+        """The health payload (pak/schemas/health.json). Core thread only (reads the spool)."""
+        assert self.spool is not None and self.publisher is not None
+        spool, pub = self.spool, self.publisher
+        now = self._clock()
+        self._clock_status = self._clock_check.check(now)
+        ls: dict[str, Any] = self.link.status() if self.link is not None else {"state": "down"}
+        link: dict[str, Any] = {"state": ls.get("state", "down")}
+        if ls.get("url"):
+            link["url"] = str(ls["url"])
+        since = ls.get("since")
+        if isinstance(since, datetime):
+            link["since"] = format_time(since)
+        if "stations" in ls:
+            link["stations"] = [str(x) for x in ls["stations"]]
+        oldest = spool.oldest_first_seen()
+        st = self.smoother.stats
+        counters: dict[str, Any] = {
+            "frames_ok": int(ls.get("frames_ok", 0)),
+            "frames_bad": {str(k): int(v) for k, v in dict(ls.get("frames_bad", {})).items()},
+            "garbage_bytes": int(ls.get("garbage_bytes", 0)),
+            "reads": self.counters["reads"],
+            "sightings": self.counters["sightings"],
+            "dropped": self.counters["dropped"],
+            "reconnects": int(ls.get("reconnects", 0)),
+            "published": self.counters["published"],
+            "republished": self.counters["republished"],
+            "receipted": self.counters["receipted"],
+            "receipted_open": self.counters["receipted_open"],
+            "receipts": self.counters["receipts"],
+            "echoes": int(ls.get("echoes", 0)),
+            "sightings_open": len(self.smoother),
+            "closed_exit": st.closed_exit,
+            "closed_out_of_range": st.closed_out_of_range,
+            "closed_max_duration": st.closed_max_duration,
+            "closed_evicted": st.closed_evicted,
+            "mqtt_reconnects": max(0, pub.stats.connects - 1),
+            "mqtt_inflight": pub.inflight,
+            "publish_messages": self.counters["publish_messages"],
+            "receipts_refused": pub.stats.receipts_bad + spool.stats.receipts_foreign,
+            "spool_reservation_waits": spool.stats.reservation_waits,
+        }
+        return {
+            "v": 1,
+            "gateway_id": self.settings.gateway_id,
+            "at": format_time(now),
+            "uptime_s": round(time.monotonic() - self._started, 3),
+            "readers": sorted(self._readers),
+            "link": link,
+            "clock": self._clock_status.to_json(),
+            "counters": counters,
+            "spool": {
+                "spool_id": spool.spool_id,
+                "depth": spool.depth(),
+                "oldest_age_s": None if oldest is None else round(
+                    max(0.0, now.timestamp() - oldest), 3),
+                "bytes": spool.bytes_used(),
+                "dropped_total": spool.stats.dropped_total,
+            },
+        }
+
+    def _publish_health(self) -> None:
+        assert self.publisher is not None
+        h = self.health()
+        with self._snapshot_lock:
+            self._snapshot = h
+        if self._clock_status.suspect:
+            event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
+        self.publisher.publish(self._topics.health(self.settings.gateway_id), dumps(h), qos=1)
+
+    # --- metrics (optional) ---------------------------------------------------------------
+
+    def _start_metrics(self) -> ThreadingHTTPServer:
+        host, port = parse_host_port(self.settings.metrics_listen or "")
+        gw = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                if self.path != "/metrics":
+                    self.send_error(404)
+                    return
+                with gw._snapshot_lock:
+                    body = metrics_text(gw._snapshot).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; version=0.0.4")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                pass
+
+        server = ThreadingHTTPServer((host, port), Handler)
+        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
+        event(log, logging.INFO, "metrics_listening", url=f"http://{host}:{port}/metrics")
+        return server
+
+    # --- stop -------------------------------------------------------------------------------
+
+    def _shutdown(self) -> None:
+        """Fold what the link delivered, close every open sighting into the spool, try once to
+        publish them, say offline. The spool keeps whatever the centre has not receipted."""
+        spool, pub = self.spool, self.publisher
+        if spool is None or pub is None:
+            return
+        try:
+            self._step(self._drain(0))
+            closing = self.smoother.close_all()
+            if closing:
+                self._store_and_publish(closing)
+            spool.commit()
+            event(log, logging.INFO, "gateway_stopping", closed=len(closing),
+                  spool_depth=spool.depth(), spool_id=spool.spool_id)
+        finally:
+            with contextlib.suppress(Exception):
+                pub.stop()
+            spool.close()
+
+
+def metrics_text(health: dict[str, Any]) -> str:
+    """Prometheus text exposition of a health payload (counters and gauges)."""
+    if not health:
+        return ""
+    gid = health["gateway_id"]
+    lines: list[str] = []
+    typed: set[str] = set()
+
+    def emit(name: str, value: Any, kind: str, labels: str = "") -> None:
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            return
+        if name not in typed:
+            typed.add(name)
+            lines.append(f"# TYPE pak_gateway_{name} {kind}")
+        lines.append(f'pak_gateway_{name}{{gateway_id="{gid}"{labels}}} {value}')
+
+    for k, v in health["counters"].items():
+        if k == "frames_bad":
+            for reason, n in v.items():
+                emit("frames_bad_total", n, "counter", f',reason="{reason}"')
+        elif k in ("sightings_open", "mqtt_inflight"):
+            emit(k, v, "gauge")
+        else:
+            emit(f"{k}_total", v, "counter")
+    sp = health["spool"]
+    emit("spool_depth", sp["depth"], "gauge")
+    emit("spool_oldest_age_seconds", sp["oldest_age_s"], "gauge")
+    emit("spool_bytes", sp.get("bytes"), "gauge")
+    emit("uptime_seconds", health["uptime_s"], "gauge")
+    emit("clock_suspect", int(health["clock"]["status"] == "suspect"), "gauge")
+    emit("link_up", int(health["link"]["state"] in ("connected", "listening")), "gauge")
+    return "\n".join(lines) + "\n"
