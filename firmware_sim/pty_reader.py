@@ -23,18 +23,23 @@ symlink disappears, and after the outage a new pty appears behind the same link 
 powered device, as a USB adapter's re-enumeration does. Each new path is printed on stdout.
 
 Output waits for the host: while the pty's buffer is full (nobody reading) no new reads are made,
-so the ground truth never claims reads the kernel refused.
+so the ground truth never claims reads the kernel refused. A reader that reports on its own
+(EM4100) starts at once, like the real one: a host that opens the port later and flushes its
+input (pyserial does) never sees those first reads, though they are logged as delivered.
 """
 
 from __future__ import annotations
 
+import array
 import contextlib
 import errno
+import fcntl
 import logging
 import os
 import random
 import select
 import signal
+import termios
 import threading
 import time
 import tty
@@ -62,7 +67,8 @@ log = logging.getLogger("firmware_sim.reader")
 _BACKLOG_BYTES = 4096
 _PROGRESS_EVERY = 5.0
 _MAX_WAIT = 0.5
-_DRAIN_LIMIT = 2.0  # at the end, wait at most this long for the host to take queued bytes
+_SETTLE = 0.05
+_DRAIN_LIMIT = 1.0  # at the end, wait at most this long for the host to take the last bytes
 
 
 @dataclass(frozen=True)
@@ -168,6 +174,17 @@ class PtyPort:
     def is_open(self) -> bool:
         return self.master >= 0
 
+    def unread(self) -> int:
+        """Bytes written to the host that it has not read yet (they die with the pty)."""
+        if self._slave < 0:
+            return 0
+        buf = array.array("i", [0])
+        try:
+            fcntl.ioctl(self._slave, termios.FIONREAD, buf)
+        except OSError:
+            return 0
+        return buf[0]
+
     def _point_link(self, target: str) -> None:
         assert self.link is not None
         if self.link.exists() and not self.link.is_symlink():
@@ -233,6 +250,7 @@ class PtyReader:
         self._seq = 0
         self.reads_made = 0
         self.bytes_out = 0
+        self._last_write = 0.0
         self.bytes_in = 0
         self.disconnects = 0
 
@@ -297,8 +315,13 @@ class PtyReader:
             self._pump(now)
 
             if done:
+                # Closing the pty throws away what the host has not read yet: wait for it.
                 finishing_since = finishing_since or now
-                if not self._queue or now - finishing_since > _DRAIN_LIMIT:
+                # The kernel moves written bytes to the slave's input queue a moment later, so
+                # an empty queue right after a write proves nothing: let the last write settle.
+                drained = (not self._queue and now - self._last_write > _SETTLE
+                           and self.port.unread() == 0)
+                if drained or now - finishing_since > _DRAIN_LIMIT:
                     break
             if now >= next_progress:
                 next_progress = now + _PROGRESS_EVERY
@@ -319,6 +342,8 @@ class PtyReader:
                 wakeups.append(change)
             if self._queue:
                 wakeups.append(self._queue[0].due)
+            if done:
+                wakeups.append(now + 0.01)  # polling the host's progress on the last bytes
             timeout = min(max(min(wakeups) - clock(), 0.0), _MAX_WAIT)
             self._wait(wake_r, timeout)
         return 0
@@ -437,6 +462,7 @@ class PtyReader:
             if self._capture and n:
                 self._capture.write(w.data[:n])
             self.bytes_out += n
+            self._last_write = now
             self._queued_bytes -= n
             if n < len(w.data):
                 w.data = w.data[n:]

@@ -69,13 +69,18 @@ class DecodeSummary:
             self.frames[item.kind] += 1
             self.reads += reads
 
+    @property
+    def bad_frames(self) -> int:
+        """Rejections other than garbage: frames that looked like frames but were damaged."""
+        return sum(n for reason, n in self.rejected.items() if reason != "garbage")
+
     def as_dict(self) -> dict[str, Any]:
         return {
             "bytes_in": self.bytes_in,
             "frames": sum(self.frames.values()),
             "frames_by_kind": dict(self.frames),
             "reads": self.reads,
-            "rejected": sum(self.rejected.values()),
+            "bad_frames": self.bad_frames,
             "rejected_by_reason": dict(self.rejected),
             "rejected_bytes_by_reason": dict(self.rejected_bytes),
             "garbage_bytes": self.rejected_bytes["garbage"],
@@ -83,14 +88,17 @@ class DecodeSummary:
 
     def text(self) -> str:
         def counts(c: Counter[str]) -> str:
-            return ", ".join(f"{k} {n}" for k, n in sorted(c.items()))
+            return ", ".join(f"{k} {n}" for k, n in sorted(c.items()) if n)
 
+        bad = Counter({k: n for k, n in self.rejected.items() if k != "garbage"})
         frames = sum(self.frames.values())
-        parts = [f"{self.bytes_in} bytes", f"{frames} frames"
-                 + (f" ({counts(self.frames)})" if frames else ""), f"{self.reads} tag reads"]
-        rejected = sum(self.rejected.values())
-        parts.append(f"{rejected} rejected" + (f" ({counts(self.rejected)})" if rejected else ""))
-        parts.append(f"{self.rejected_bytes['garbage']} bytes skipped as garbage")
+        parts = [
+            f"{self.bytes_in} bytes read",
+            f"frames: {frames}" + (f" ({counts(self.frames)})" if frames else ""),
+            f"tag reads: {self.reads}",
+            f"rejected: {self.bad_frames}" + (f" ({counts(bad)})" if self.bad_frames else ""),
+            f"skipped as garbage: {self.rejected_bytes['garbage']} bytes",
+        ]
         return "decode: " + "; ".join(parts)
 
 

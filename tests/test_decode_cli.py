@@ -1,0 +1,216 @@
+"""``pak decode``: hex spellings, output, summary, exit codes, and end to end on captures made
+by ``pak sim reader`` over a real pty."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from gateway.decode_cli import main
+from gateway.hexinput import HexError, looks_binary, parse_hex
+from tests.simreader import PAK, ground_truth, play_gateway, sim_reader
+
+# The EM4100 example of the protocols README: STX, "62E3086CED", checksum "08", ETX.
+# 62^E3^08^6C^ED = 08, so it is a valid frame; id 62E3086CED (version byte included).
+EM_FRAME = "02 36 32 45 33 30 38 36 43 45 44 30 38 03"
+EM_READ = {"driver": "em4100", "tag_id": "62E3086CED", "tag_kind": "em4100", "antenna": None,
+           "rssi_dbm": None, "rssi_raw": None, "raw": "0236324533303836434544303803"}
+# The same frame with checksum "09": every other byte intact.
+EM_BAD_CHECKSUM = "02 36 32 45 33 30 38 36 43 45 44 30 39 03"
+
+
+def _decode(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
+    return subprocess.run([*PAK, "decode", *args], input=stdin, capture_output=True, timeout=30,
+                          check=False)
+
+
+def _lines(out: bytes | str) -> list[dict[str, Any]]:
+    return [orjson.loads(line) for line in out.splitlines() if line.strip()]
+
+
+# -- hex text --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("text", [
+    "A0 13 01 89",
+    "a0130189",
+    "A0  13\t01\n89\n",
+    "0xA0, 0x13, 0x01, 0x89",
+    "0xa0,0x13,0x1,0x89",  # a prefixed single digit is a whole byte
+    "\\xa0\\x13\\x01\\x89",
+    "A0:13:01:89",
+    "A0-13-01-89",
+    "A013\n0189  # a comment after the bytes",
+    "# capture 2026-11-28\nA 0 1 3 0 1 8 9",  # digits split anywhere still pair up
+])
+def test_hex_spellings(text: str) -> None:
+    assert parse_hex(text) == bytes([0xA0, 0x13, 0x01, 0x89])
+
+
+@pytest.mark.parametrize(("text", "message"), [
+    ("A0 13 0G", "line 1, column 8: 'G'"),
+    ("A0 13\nZZ", "line 2, column 1: 'Z'"),
+    ("A0 1", "odd number of hex digits"),
+    ("0x 13", "prefix without digits"),
+    ("hello world", "not hex at line 1, column 1: 'h'"),
+])
+def test_hex_refusals(text: str, message: str) -> None:
+    with pytest.raises(HexError, match=message.replace("(", r"\(")):
+        parse_hex(text)
+
+
+_SEPS = st.sampled_from([" ", ",", ", ", "\n", "\t", ":", " \r\n"])
+
+
+@given(st.lists(st.tuples(st.integers(0, 255), st.sampled_from(["", "0x", "\\x"]),
+                          st.booleans(), _SEPS)))
+def test_any_spelling_reads_back(spec: list[tuple[int, str, bool, str]]) -> None:
+    text = ""
+    for value, prefix, upper, sep in spec:
+        digits = f"{value:02X}" if upper else f"{value:02x}"
+        text += prefix + digits + sep
+    assert parse_hex(text) == bytes(v for v, *_ in spec)
+
+
+def test_binary_detection() -> None:
+    assert not looks_binary(b"A0 13 01\r\n0xFF, 0x02\t# note")
+    assert looks_binary(bytes.fromhex(EM_FRAME))  # STX/ETX are control bytes
+    assert looks_binary("A0 13 é".encode())
+
+
+# -- output and summary ------------------------------------------------------------------------
+
+
+def test_known_frame_from_the_readme_as_a_subprocess() -> None:
+    p = _decode("--driver", "em4100", "--hex", EM_FRAME)
+    assert p.returncode == 0, p.stderr
+    assert _lines(p.stdout) == [EM_READ]
+    summary = p.stderr.decode()
+    assert "frames: 1 (tag 1)" in summary and "tag reads: 1" in summary
+    assert "rejected: 0" in summary and "skipped as garbage: 0 bytes" in summary
+
+
+def test_all_shows_every_rejection_in_stream_order(capsys: pytest.CaptureFixture[str]) -> None:
+    text = f"FF FE {EM_BAD_CHECKSUM} {EM_FRAME} 02 36 32"
+    assert main(["--driver", "em4100", "--hex", text, "--all", "--summary", "json"]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(out) == [
+        {"frame": "rejected", "reason": "garbage", "raw": "FFFE"},
+        {"frame": "rejected", "reason": "bad_checksum", "raw": EM_BAD_CHECKSUM.replace(" ", "")},
+        EM_READ,
+        {"frame": "rejected", "reason": "truncated", "raw": "023632"},
+    ]
+    summary = orjson.loads(err)
+    assert summary["frames"] == 1 and summary["reads"] == 1
+    assert summary["rejected_by_reason"] == {"garbage": 1, "bad_checksum": 1, "truncated": 1}
+    assert summary["garbage_bytes"] == 2
+    assert summary["bytes_in"] == 2 + 14 + 14 + 3
+
+
+def test_without_all_only_reads(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--driver", "em4100", "--hex", f"FF {EM_BAD_CHECKSUM} {EM_FRAME}"]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(out) == [EM_READ]
+    assert "rejected: 1 (bad_checksum 1)" in err and "skipped as garbage: 1 bytes" in err
+
+
+def test_non_tag_frames_with_all(capsys: pytest.CaptureFixture[str]) -> None:
+    # A Chafon "get reader information" command seen on the line (README: 04 FF 21 19 95) is
+    # an echo of the host's own command: --all names it, it makes no tag read.
+    assert main(["--driver", "chafon", "--hex", "04 FF 21 19 95", "--all"]) == 0
+    out, _ = capsys.readouterr()
+    [obj] = _lines(out)
+    assert obj["frame"] != "rejected" and obj["raw"] == "04FF211995"
+    assert "tag_id" not in obj
+
+
+def test_inputs_file_stdin_binary_and_text(tmp_path: Path) -> None:
+    binary = tmp_path / "cap.bin"
+    binary.write_bytes(bytes.fromhex(EM_FRAME) * 2)
+    text = tmp_path / "cap.txt"
+    text.write_text(f"# two reads\n{EM_FRAME}\n{EM_FRAME.lower()}\n")
+    for args, stdin in [((str(binary),), b""), (("--binary", str(binary)), b""),
+                        ((str(text),), b""), (("-",), binary.read_bytes()),
+                        ((), text.read_bytes())]:
+        p = _decode("--driver", "em4100", *args, stdin=stdin)
+        assert p.returncode == 0, (args, p.stderr)
+        assert _lines(p.stdout) == [EM_READ, EM_READ], args
+    # Forced the wrong way: hex text read as raw bytes is all garbage, yet readable (exit 0).
+    p = _decode("--driver", "em4100", "--binary", str(text))
+    assert p.returncode == 0 and p.stdout == b"" and b"rejected: 0" in p.stderr
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--driver", "nope", "--hex", "00"], "unknown driver 'nope'"),
+    (["--driver", "chafon", "--model", "x", "--hex", "00"], "unknown model 'x'"),
+    (["--driver", "em4100", "/nonexistent/capture.bin"], "cannot read /nonexistent/capture.bin"),
+    (["--driver", "em4100", "--hex", "02 3G"], "not hex at line 1, column 5"),
+    (["--driver", "em4100", "--hex", "02", "file.bin"], "either --hex or a FILE"),
+    (["--driver", "em4100", "--hex", "02", "--binary"], "--binary does not apply"),
+])
+def test_usage_errors_exit_2(argv: list[str], message: str,
+                             capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_help_and_argparse_errors(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--help"]) == 0
+    assert "examples:" in capsys.readouterr().out
+    assert main([]) == 2  # --driver is required
+
+
+def test_bad_frames_only_still_exit_0(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["--driver", "em4100", "--hex", EM_BAD_CHECKSUM]) == 0
+    assert main(["--driver", "em4100", "--hex", ""]) == 0
+    out, err = capsys.readouterr()
+    assert out == "" and "0 bytes read" in err and "rejected: 1 (bad_checksum 1)" in err
+
+
+def test_non_hex_text_file_is_refused(tmp_path: Path) -> None:
+    f = tmp_path / "notes.txt"
+    f.write_text("reader at the north gate\n")
+    p = _decode("--driver", "em4100", str(f))
+    assert p.returncode == 2 and b"not hex at line 1, column 1: 'r'" in p.stderr
+
+
+# -- end to end: pak sim reader over a pty -> capture -> pak decode ---------------------------
+
+E2E_DRIVERS = ["chafon", "em4100"]  # TODO r2000 when it lands
+
+
+@pytest.mark.parametrize("driver", E2E_DRIVERS)
+def test_decode_a_capture_from_the_simulator(driver: str, tmp_path: Path) -> None:
+    """The test plays the gateway on the simulator's pty and saves what it received, raw and
+    as hex text; ``pak decode`` (a subprocess) must print exactly the reads the simulator's
+    ground truth says arrived intact, and count the damaged ones as rejections."""
+    sent = tmp_path / "sent.jsonl"
+    args = ["--driver", driver, "--random", "5", "--count", "80", "--rate", "2000",
+            "--seed", "11", "--corrupt", "0.1", "--garbage", "0.2", "--chunk",
+            "--log-sent", str(sent)]
+    with sim_reader(args) as (proc, path):
+        run = play_gateway(path, driver, proc, watchdog=0.05)
+    raw = tmp_path / "capture.bin"
+    raw.write_bytes(run.received)
+    text = tmp_path / "capture.txt"
+    text.write_text("\n".join(run.received[i:i + 16].hex(" ")
+                              for i in range(0, len(run.received), 16)))
+    truth = ground_truth(sent)
+    intact = [t for t in truth if not t["corrupted"]]
+    assert len(intact) < len(truth), "the seed should corrupt some frames"
+    for capture in (raw, text):
+        p = _decode("--driver", driver, str(capture), "--summary", "json")
+        assert p.returncode == 0, p.stderr
+        got = _lines(p.stdout)
+        assert [(g["tag_id"], g["raw"]) for g in got] == [(t["tag_id"], t["raw"])
+                                                          for t in intact]
+        assert all(g["driver"] == driver for g in got)
+        summary = orjson.loads(p.stderr)
+        assert summary["reads"] == len(intact)
+        assert summary["bad_frames"] > 0
