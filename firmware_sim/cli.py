@@ -8,14 +8,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
+import random
+import signal
 import sys
+import threading
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from firmware_sim.faults import FaultConfig
-from firmware_sim.pty_reader import PtyReader, ReaderOptions, parse_tag
+from firmware_sim.devices.base import SimTag
+from firmware_sim.faults import FaultConfig, Faults
+from firmware_sim.pty_reader import PtyReader, ReaderOptions, SentLog, build_pool, parse_tag
+from firmware_sim.tag_schedule import TagSchedule
 from pak.errors import ConfigError
-from pak.logs import setup_logging
+from pak.logs import event, setup_logging
+from pak.timefmt import format_time, utcnow
 
 __all__ = ["SUBCOMMANDS", "main", "reader_main", "reader_options"]
 
@@ -26,6 +34,9 @@ SUBCOMMANDS: dict[str, tuple[str, str]] = {
 }
 
 _DRIVERS = ("r2000", "chafon", "mr7901", "em4100")
+_STATION_GRACE = 1.0  # seconds a --count station keeps running to report its last tags
+
+log = logging.getLogger("firmware_sim.station")
 
 _READER_EPILOG = """\
 The first line on stdout is the pty's path (e.g. /dev/pts/7); each re-appearance prints the
@@ -85,7 +96,11 @@ def _reader_parser() -> argparse.ArgumentParser:
     where.add_argument("--link", type=Path, metavar="PATH",
                        help="keep a symlink to the pty here (as /dev/serial/by-id/ does)")
     where.add_argument("--connect", metavar="HOST:PORT",
-                       help="mr7901 only: dial the gateway's station server instead of a pty")
+                       help="mr7901 only: dial the gateway's station server as a real station "
+                            "does (without it an mr7901 only writes data reports to a pty, "
+                            "which is handy for captures)")
+    where.add_argument("--device-id", default="861694034205896", metavar="ID",
+                       help="mr7901: the station's device id (default: the manual's)")
     tags = p.add_argument_group("tags")
     tags.add_argument("--tag", action="append", default=[], metavar="ID[:ANT]",
                       help="a tag in range (repeatable); hex id, optional 1-based antenna")
@@ -168,15 +183,68 @@ def reader_main(argv: Sequence[str]) -> int:
     setup_logging(args.log_level, args.log_format)
     opts = reader_options(args)
     if args.connect:
-        return _run_station(opts, args.connect)
+        return _run_station(opts, args.connect, args.device_id)
     return PtyReader(opts, stdout=sys.stdout).run()
 
 
-def _run_station(opts: ReaderOptions, target: str) -> int:
-    host, sep, port = target.rpartition(":")
-    if not sep or not host or not port.isdigit():
+def _run_station(opts: ReaderOptions, target: str, device_id: str) -> int:
+    """``--connect``: an MR7901 station dialling the gateway (firmware_sim/station.py), with
+    the tags, rate, dwell and faults of a pty reader. Its ground truth logs the tags the
+    station heard ({"event": "heard", ...}): it queues them and reports them once online."""
+    from firmware_sim.devices.mr7901 import MR7901Device
+    from firmware_sim.station import run_station
+
+    host, sep, port_text = target.rpartition(":")
+    if not sep or not host or not port_text.isdigit() or not 0 < int(port_text) < 65536:
         raise ConfigError(f"--connect {target!r}: expected HOST:PORT")
-    raise ConfigError("--connect: the MR7901 station runner is not available yet")
+    if opts.capture or opts.faults.echo:
+        raise ConfigError("--capture and --echo are for pty readers, not --connect")
+    seed = opts.seed if opts.seed is not None else random.randrange(1 << 32)
+    device = MR7901Device(rng=random.Random(f"{seed}:device"), device_id=device_id)
+    pool = build_pool(opts, device, random.Random(f"{seed}:tags"))
+    schedule = TagSchedule(pool, dwell=opts.dwell, visible=opts.visible, start=time.monotonic())
+    sent = SentLog(opts.log_sent)
+    stop = threading.Event()
+    heard = 0
+
+    def source() -> list[SimTag]:
+        nonlocal heard
+        stamp = format_time(utcnow())
+        for ev in schedule.update(time.monotonic()):
+            sent.write({"event": ev.kind, "t": stamp, "tag_id": ev.tag.tag_id,
+                        "antenna": ev.tag.antenna})
+        want = opts.per_round if opts.count is None else min(opts.per_round,
+                                                              opts.count - heard)
+        tags = schedule.next_tags(want) if want > 0 else []
+        heard += len(tags)
+        for t in tags:
+            sent.write({"event": "heard", "t": stamp, "tag_id": t.tag_id, "antenna": t.antenna})
+        sent.flush()
+        if tags and opts.count is not None and heard >= opts.count:
+            # Give the station a moment to report (and have acknowledged) the last tags.
+            threading.Timer(_STATION_GRACE, stop.set).start()
+        return tags
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, lambda *_: stop.set())
+    timer = threading.Timer(opts.duration, stop.set) if opts.duration is not None else None
+    if timer:
+        timer.daemon = True
+        timer.start()
+    faults = Faults(opts.faults, random.Random(f"{seed}:faults"))
+    print(f"tcp://{host}:{port_text}", flush=True)
+    event(log, logging.INFO, "sim_station_start", connect=target, device_id=device_id,
+          tags=len(pool), seed=seed)
+    try:
+        stats = run_station((host, int(port_text)), device_id, source, stop,
+                            rate=opts.rate / opts.per_round, faults=faults,
+                            disconnect_every=opts.faults.disconnect_every, seed=seed)
+    finally:
+        if timer:
+            timer.cancel()
+        sent.close()
+    event(log, logging.INFO, "sim_station_stopped", heard=heard, **dict(stats))
+    return 0
 
 
 def _usage() -> str:

@@ -3,6 +3,7 @@ by ``pak sim reader`` over a real pty."""
 
 from __future__ import annotations
 
+import binascii
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -23,6 +24,24 @@ EM_READ = {"driver": "em4100", "tag_id": "62E3086CED", "tag_kind": "em4100", "an
            "rssi_dbm": None, "rssi_raw": None, "raw": "0236324533303836434544303803"}
 # The same frame with checksum "09": every other byte intact.
 EM_BAD_CHECKSUM = "02 36 32 45 33 30 38 36 43 45 44 30 39 03"
+
+
+# The MR7901 manual's data report (chapter 6.4): station "861694034205896", serial 0x8D, two
+# 0x8B01 tag records, CRC 83 3F. Decoded by hand from chapter 7: channel 0x01 = antenna 1 with
+# bit 7 clear (out of the station's range), type 0x20 (card), ids 782B6AA4 and EB144A33 with
+# check bytes 2F and 64 (two's complement of 20+78+2B+6A+A4 = 0x1D1 and of 20+EB+14+4A+33 =
+# 0x19C), status 00 (no low voltage, no key), RSSI A9 = -87 dBm and B8 = -72 dBm, reader time
+# 11 01 0E 13 26 09 = 2017-01-14 19:38:09.
+MR_HEADER = ("55 AA 00 46 00 04 00 00 00 8D 00 01 00 00 38 36 31 36 39 34 30 33 34 32 30 35 38 "
+             "39 36 00")
+MR_TLV1 = "8B 01 00 11 01 20 78 2B 6A A4 2F 00 00 00 A9 11 01 0E 13 26 09"
+MR_TLV2 = "8B 01 00 11 01 20 EB 14 4A 33 64 00 00 00 B8 11 01 0E 13 26 09"
+MR_REPORT = f"{MR_HEADER} {MR_TLV1} {MR_TLV2} 83 3F"
+MR_COMMON = {"driver": "mr7901", "tag_kind": "active", "antenna": 1, "tag_type": 0x20,
+             "low_battery": False, "key": False, "in_range": False,
+             "reader_time": "2017-01-14T19:38:09", "raw": MR_REPORT.replace(" ", "")}
+MR_READS = [{**MR_COMMON, "tag_id": "782B6AA4", "rssi_dbm": -87.0, "rssi_raw": 0xA9},
+            {**MR_COMMON, "tag_id": "EB144A33", "rssi_dbm": -72.0, "rssi_raw": 0xB8}]
 
 
 def _decode(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
@@ -94,6 +113,33 @@ def test_known_frame_from_the_readme_as_a_subprocess() -> None:
     summary = p.stderr.decode()
     assert "frames: 1 (tag 1)" in summary and "tag reads: 1" in summary
     assert "rejected: 0" in summary and "skipped as garbage: 0 bytes" in summary
+
+
+def test_mr7901_report_from_the_manual(capsys: pytest.CaptureFixture[str]) -> None:
+    # As a technician pastes it: split over lines, lower case.
+    text = "\n".join([MR_HEADER.lower(), MR_TLV1, MR_TLV2.lower(), "83 3f"])
+    assert main(["--driver", "mr7901", "--hex", text]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(out) == MR_READS
+    assert "frames: 1 (data_report 1)" in err and "tag reads: 2" in err
+
+
+def test_mr7901_bad_tag_check_inside_an_intact_packet(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """The first record's check byte 2F -> 2E, the packet's CRC made right again (CRC-16/CCITT-
+    FALSE from the standard library, over header and content): the packet is intact, its first
+    tag is not. Only the second read comes out; the bad record is counted and shown."""
+    body = bytes.fromhex(f"{MR_HEADER} {MR_TLV1} {MR_TLV2}"[6:].replace(
+        "A4 2F", "A4 2E"))
+    packet = b"\x55\xaa" + body + binascii.crc_hqx(body, 0xFFFF).to_bytes(2, "big")
+    assert main(["--driver", "mr7901", "--hex", packet.hex(), "--all",
+                 "--summary", "json"]) == 0
+    out, err = capsys.readouterr()
+    lines = _lines(out)
+    assert [x.get("tag_id") for x in lines] == ["EB144A33", None]
+    assert lines[1]["frame"] == "rejected" and lines[1]["reason"] == "bad_tag_check"
+    assert lines[1]["raw"] == MR_TLV1.replace(" ", "").replace("A42F", "A42E")
+    assert orjson.loads(err)["rejected_by_reason"] == {"bad_tag_check": 1}
 
 
 def test_all_shows_every_rejection_in_stream_order(capsys: pytest.CaptureFixture[str]) -> None:
@@ -182,7 +228,7 @@ def test_non_hex_text_file_is_refused(tmp_path: Path) -> None:
 
 # -- end to end: pak sim reader over a pty -> capture -> pak decode ---------------------------
 
-E2E_DRIVERS = ["chafon", "em4100"]  # TODO r2000 when it lands
+E2E_DRIVERS = ["chafon", "em4100", "mr7901"]  # TODO r2000 when it lands
 
 
 @pytest.mark.parametrize("driver", E2E_DRIVERS)

@@ -11,8 +11,11 @@ import os
 import random
 import select
 import signal
+import socket
 import time
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import given
@@ -22,18 +25,21 @@ from firmware_sim.devices.base import SimTag
 from firmware_sim.faults import FaultConfig, Faults
 from firmware_sim.pty_reader import parse_tag
 from firmware_sim.tag_schedule import TagSchedule
-from gateway.drivers import make_driver
+from gateway.drivers import Rejected, driver_class, make_driver
 from pak.errors import ConfigError
+from pak.types import TagRead
 from tests.simreader import ground_truth, open_port, play_gateway, read_line, sim_reader, stop
 
-# Drivers whose device runs on a pty (mr7901 dials TCP: see the station's own tests).
-PTY_DRIVERS = ["chafon", "em4100"]  # TODO r2000 when it lands
+# Drivers whose device runs on a pty. An MR7901 station dials TCP (its test is below); on a pty
+# it only writes its data reports, which is how captures of it are made.
+PTY_DRIVERS = ["chafon", "em4100", "mr7901"]  # TODO r2000 when it lands
 
 # Tags in each driver's form, written out (not drawn from our own generators).
 TAGS = {
     "r2000": ["E200301666130121155074EF", "300833B2DDD9014000000001:2"],
     "chafon": ["E200301666130121155074EF", "300833B2DDD9014000000001:2"],
     "em4100": ["62E3086CED", "0001020304"],
+    "mr7901": ["782B6AA4", "EB144A33:3"],
 }
 
 
@@ -132,7 +138,7 @@ def test_round_trip_every_tag_arrives(driver: str, tmp_path: Path) -> None:
     want = {spec.split(":")[0] for spec in TAGS[driver]}
     assert {r.tag_id for r in run.reads} == want
     assert run.rejected == []
-    if driver != "em4100":  # EM4100 readers take no commands; the others only read when asked
+    if driver in ("r2000", "chafon"):  # readers that only read when asked
         assert run.commands > 1
 
 
@@ -265,6 +271,53 @@ def test_duration_ends_the_run(tmp_path: Path) -> None:
     assert time.monotonic() - t0 < 3
     # 20 reads/s for 0.5 s: the first at once, then every 50 ms.
     assert 8 <= len(run.reads) == len(ground_truth(sent)) <= 12
+
+
+def test_mr7901_station_dials_the_gateway(tmp_path: Path) -> None:
+    """``--connect``: the station registers, follows the 0x8008 redirect, logs in and reports
+    its tags over TCP; the test is the gateway's station server (the driver's own replies)."""
+    server = socket.create_server(("127.0.0.1", 0))
+    port = server.getsockname()[1]
+    driver = driver_class("mr7901")(advertise=("127.0.0.1", port))
+    sent = tmp_path / "sent.jsonl"
+    args = ["--driver", "mr7901", "--connect", f"127.0.0.1:{port}", "--tag", "782B6AA4:2",
+            "--tag", "EB144A33", "--count", "12", "--rate", "100", "--log-sent", str(sent)]
+    reads: list[TagRead] = []
+    commands: list[str] = []
+    conns: dict[socket.socket, Any] = {}
+    try:
+        with sim_reader(args) as (proc, first):
+            assert first == f"tcp://127.0.0.1:{port}"
+            deadline = time.monotonic() + 10
+            while proc.poll() is None and time.monotonic() < deadline:
+                ready, _, _ = select.select([server, *conns], [], [], 0.05)
+                for sock in ready:
+                    if sock is server:
+                        conn, _ = server.accept()
+                        conns[conn] = driver.decoder()
+                        continue
+                    data = sock.recv(65536)
+                    if not data:
+                        conns.pop(sock).flush()
+                        sock.close()
+                        continue
+                    for item in conns[sock].feed(data):
+                        assert not isinstance(item, Rejected), item
+                        commands.append(item.kind)
+                        reads.extend(driver.reads(item))
+                        for reply in driver.replies(item, datetime.now(UTC)):
+                            sock.sendall(reply)
+            assert proc.wait(timeout=5) == 0
+    finally:
+        for sock in conns:
+            sock.close()
+        server.close()
+    heard = ground_truth(sent, "heard")
+    assert len(heard) == 12
+    assert [(r.tag_id, r.antenna) for r in reads] == [(h["tag_id"], h["antenna"]) for h in heard]
+    assert {r.tag_id for r in reads} == {"782B6AA4", "EB144A33"}
+    # The manual's order: register, then (on the advertised address) login, then data.
+    assert commands.index("register") < commands.index("login") < commands.index("data_report")
 
 
 def test_usage_errors() -> None:
