@@ -25,7 +25,8 @@ from firmware_sim.devices.base import SimTag
 from firmware_sim.faults import FaultConfig, Faults
 from firmware_sim.pty_reader import parse_tag
 from firmware_sim.tag_schedule import TagSchedule
-from gateway.drivers import Rejected, driver_class, make_driver
+from gateway.drivers import Rejected, make_driver
+from gateway.drivers.mr7901.protocol import MR7901Driver
 from pak.errors import ConfigError
 from pak.types import TagRead
 from tests.simreader import ground_truth, open_port, play_gateway, read_line, sim_reader, stop
@@ -278,7 +279,7 @@ def test_mr7901_station_dials_the_gateway(tmp_path: Path) -> None:
     its tags over TCP; the test is the gateway's station server (the driver's own replies)."""
     server = socket.create_server(("127.0.0.1", 0))
     port = server.getsockname()[1]
-    driver = driver_class("mr7901")(advertise=("127.0.0.1", port))
+    driver = MR7901Driver(advertise=("127.0.0.1", port))
     sent = tmp_path / "sent.jsonl"
     args = ["--driver", "mr7901", "--connect", f"127.0.0.1:{port}", "--tag", "782B6AA4:2",
             "--tag", "EB144A33", "--count", "12", "--rate", "100", "--log-sent", str(sent)]
