@@ -9,7 +9,9 @@ gateway's whole decode path: the stream decoder (framing, resync, checksums) and
 The line rate is the most reads a reader could send at its default baud:
 ``baud / (10 bits per byte * bytes per read)``, bytes per read counted on the clean stream
 (summary frames and per-round overhead included). The ratio says how much faster than any
-one reader the decoder is. Single process, one thread: the figure is per core.
+one reader the decoder is. An MR7901 station talks TCP (LAN or GPRS): its "line rate" is that of
+its 115200-baud modem link, a yardstick rather than a limit. Single process, one thread: the
+figure is per core.
 
     pak bench decode [--drivers r2000,chafon] [--reads 200000] [--garbage 0.1] [--repeat 3]
 """
@@ -95,7 +97,8 @@ def _one_driver(name: str, args: argparse.Namespace) -> dict[str, Any]:
         decoded, secs = decode_rate(name, stream)
         best = min(best, secs)
     rate = decoded / best if best > 0 else 0.0
-    baud = make_driver(name).default_baud
+    driver = make_driver(name)
+    baud = driver.default_baud
     bytes_per_read = stream.frame_bytes / stream.reads
     line_rate = baud / (10 * bytes_per_read)
     total = stream.frame_bytes + stream.garbage_bytes
@@ -106,6 +109,7 @@ def _one_driver(name: str, args: argparse.Namespace) -> dict[str, Any]:
         "intact_fraction": round(decoded / stream.reads, 4),
         "garbage_fraction": round(stream.garbage_bytes / total, 4),
         "bytes_per_read": round(bytes_per_read, 2),
+        "transport": driver.transport,
         "baud": baud,
         "line_rate_reads_per_s": round(line_rate, 1),
         "ratio_to_line_rate": round(rate / line_rate, 1),

@@ -44,7 +44,7 @@ new one. Logs go to stderr. Runs until SIGINT/SIGTERM, --duration or --count; SI
 a disconnect now (same kind as --disconnect-every).
 
 tags:
-  --tag E2003016661301211550 74EF:2 reads that EPC on antenna 2; --random N adds N random ids in
+  --tag E200301666130121155074EF:2 reads that EPC on antenna 2; --random N adds N random ids in
   the driver's form. Without --dwell all tags stay in range; with it, --visible tags are in
   range at a time, each for --dwell seconds, then the next waiting tag replaces it (a lone tag
   is heard for DWELL s, then not for DWELL s), so sightings open and close.
