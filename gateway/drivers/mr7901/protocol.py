@@ -22,7 +22,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, tzinfo
 from typing import Any, ClassVar
 
-from gateway.drivers.base import Driver, Frame, Rejected
+from gateway.drivers.base import DecodeItem, Driver, Frame, Rejected
 from gateway.drivers.mr7901.errors import EncodeError
 from gateway.drivers.mr7901.framer import MR7901Framer
 from gateway.drivers.mr7901.frames import (
@@ -158,7 +158,7 @@ class MR7901Driver(Driver):
     # --- session -------------------------------------------------------------------------------
 
     @staticmethod
-    def device_id(frame: Frame) -> str | None:
+    def device_id(frame: DecodeItem) -> str | None:
         """The station's device id in a packet's header (the reader id and the allowlist key),
         or None for anything that is not a packet."""
         return frame.device_id if isinstance(frame, Message) else None
