@@ -23,6 +23,8 @@ class HexError(PakError):
 # Separators between bytes or groups of bytes. Dashes and colons appear in MAC-style dumps.
 _SEPARATORS = " \t\r\n\f\v,;:-|"
 _HEX = frozenset("0123456789abcdefABCDEF")
+_DROP_SEPARATORS = str.maketrans("", "", _SEPARATORS)
+_HEX_RUN = re.compile(r"[0-9a-fA-F]*")
 _TOKEN = re.compile(r"[^" + re.escape(_SEPARATORS) + r"]+")
 # Bytes that never occur in hex text: control characters other than whitespace, and anything
 # outside ASCII. Their presence means the input is a raw binary capture.
@@ -45,6 +47,12 @@ def parse_hex(text: str) -> bytes:
     digits: list[str] = []
     for lineno, line in enumerate(text.splitlines(), start=1):
         line = line.split("#", 1)[0]
+        if "x" not in line and "X" not in line:
+            # The common case, a line of bare digits and separators: one C-speed check.
+            bare = line.translate(_DROP_SEPARATORS)
+            if _HEX_RUN.fullmatch(bare):
+                digits.append(bare)
+                continue
         for m in _TOKEN.finditer(line):
             token = m.group()
             for piece in _split_prefixed(token):
