@@ -59,7 +59,8 @@ from pak.errors import ConfigError
 from pak.logs import event
 from pak.timefmt import format_time, utcnow
 
-__all__ = ["PtyPort", "PtyReader", "ReaderOptions", "SentLog", "build_pool", "parse_tag"]
+__all__ = ["PtyPort", "PtyReader", "ReaderOptions", "SentLog", "build_pool", "open_output",
+           "parse_tag"]
 
 log = logging.getLogger("firmware_sim.reader")
 
@@ -118,11 +119,19 @@ def build_pool(opts: ReaderOptions, device: SimDevice, rng: random.Random) -> li
     return pool
 
 
+def open_output(path: Path, flag: str) -> BinaryIO:
+    """A file the simulator writes, or a ConfigError naming the flag."""
+    try:
+        return open(path, "wb")  # closed by its owner at the end of the run
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: {e.strerror or e}") from None
+
+
 class SentLog:
     """The ground-truth file (JSON lines), or nothing."""
 
     def __init__(self, path: Path | None) -> None:
-        self._f: BinaryIO | None = open(path, "wb") if path else None  # noqa: SIM115
+        self._f = open_output(path, "--log-sent") if path else None
 
     def write(self, record: dict[str, Any]) -> None:
         if self._f:
@@ -192,10 +201,13 @@ class PtyPort:
         # A new link under a temporary name, then rename over the old one: whoever resolves
         # the link sees the old target or the new one, never a missing or half-made link.
         tmp = self.link.with_name(f".{self.link.name}.{os.getpid()}.tmp")
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        os.symlink(target, tmp)
-        os.replace(tmp, self.link)
+        try:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(tmp)
+            os.symlink(target, tmp)
+            os.replace(tmp, self.link)
+        except OSError as e:
+            raise ConfigError(f"--link {self.link}: {e.strerror or e}") from None
 
     def _remove_link(self) -> None:
         if self.link and self.path:
@@ -268,7 +280,7 @@ class PtyReader:
         wake_r, restore = self._install_signals()
         try:
             if self.opts.capture:
-                self._capture = open(self.opts.capture, "wb")  # noqa: SIM115
+                self._capture = open_output(self.opts.capture, "--capture")
             self._connect()
             return self._loop(wake_r)
         finally:
