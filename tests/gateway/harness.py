@@ -17,7 +17,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TextIO
+from typing import IO, Any
 
 import jsonschema
 import orjson
@@ -226,7 +226,7 @@ def sim_reader(args: Sequence[str], log: Path, *, wait_path: bool = True,
             proc.stdout.close()
 
 
-def _readline(stream: TextIO, timeout: float) -> str:
+def _readline(stream: IO[str], timeout: float) -> str:
     import select
 
     ready, _, _ = select.select([stream], [], [], timeout)
