@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 
-from gateway.drivers.base import DecodeItem, DecodeStats, StreamDecoder
+from gateway.drivers.base import DecodeItem, DecodeStats, Rejected, StreamDecoder
 
 __all__ = ["DecodeTotals", "add_stats"]
 
@@ -39,6 +39,16 @@ class DecodeTotals:
         # Under the lock: a snapshot iterates the decoder's Counters, which feed() mutates.
         with self._lock:
             return decoder.feed(data)
+
+    def count(self, decoder: StreamDecoder, rejected: list[Rejected]) -> None:
+        """Count rejections found inside intact frames (a driver's ``rejections(frame)``) in
+        the decoder's statistics, like the framer's own."""
+        if not rejected:
+            return
+        with self._lock:
+            for item in rejected:
+                decoder.stats.rejected[item.reason] += 1
+                decoder.stats.rejected_bytes += len(item.data)
 
     def detach(self, decoder: StreamDecoder) -> list[DecodeItem]:
         """The connection ended: count its leftover bytes (they can never become a frame)
