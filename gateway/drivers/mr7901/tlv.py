@@ -182,7 +182,8 @@ class TagRecord:
     @property
     def in_range(self) -> bool | None:
         """True: inside the station's range; False: it has left; None on a stay report (bit 7
-        is then not valid)."""
+        is then not valid). This follows the manual's bit table; its example record labels
+        channel 0x01 "in" all the same (see docs/mr7901.md: to verify on a real station)."""
         if self.channel & CHANNEL_STAY:
             return None
         return bool(self.channel & CHANNEL_IN_RANGE)
