@@ -219,6 +219,12 @@ class Driver(ABC):
         """The tag reads a frame carries (none for most non-tag frames; several for a
         multi-tag inventory reply)."""
 
+    def rejections(self, frame: Frame) -> list[Rejected]:
+        """Parts of a valid frame that are themselves bad (e.g. an MR7901 tag record whose
+        check byte does not match): counted and reported like framing rejections, while the
+        rest of the frame is used and answered."""
+        return []
+
     def start_commands(self) -> list[bytes]:
         """Bytes to send when the link opens (e.g. start real-time inventory)."""
         return []
