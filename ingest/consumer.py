@@ -1,0 +1,285 @@
+"""The tracker's MQTT client (paho-mqtt 2.x): persistent session, manual acks, resubscription.
+
+MQTT 5 where the broker speaks it:
+
+* a persistent session (Clean Start 0 and a Session Expiry Interval), so messages delivered but
+  not acked when the tracker stops are delivered again when it comes back;
+* a Receive Maximum large enough that batches fill: a tracker acks only after its batch has
+  committed, so the broker's window of unacked messages *is* the batch pipeline's depth;
+* a Maximum Packet Size, so no broker can push the tracker a message it would never accept;
+* sightings through a shared subscription (``$share/{group}/{root}/gw/+/sightings``): several
+  trackers split the stream; ``state``, ``health`` and ``watchlist`` through ordinary
+  subscriptions, because retained messages are not delivered to shared subscribers and every
+  instance needs them all.
+
+A broker without MQTT 5 (it answers "unsupported protocol version") gets MQTT 3.1.1 with a
+persistent session (clean session 0) and a plain subscription to the sightings; several
+trackers on such a broker each receive everything (harmless, the merge is idempotent, but
+wasteful: a warning says so).
+
+Manual acks and reconnects: a message is acked on the connection that delivered it or not at
+all. Every successful CONNACK starts a new *generation*; an :class:`Ack` of an older generation
+is dropped, because the broker has either forgotten the message (a session lost with the
+broker) or will deliver it again with the same packet id, and a stale packet id acked on the
+new connection could acknowledge a different message.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Literal, NamedTuple
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.reasoncodes import ReasonCode
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from ingest.broker import BrokerUrl
+from pak.logs import event
+
+__all__ = ["Ack", "MessageHandler", "MqttConsumer", "Protocol"]
+
+log = logging.getLogger("pak.ingest.mqtt")
+
+Protocol = Literal["auto", "5", "3.1.1"]
+
+#: CONNACK reason "Unsupported Protocol Version" (MQTT 5 0x84; paho maps the 3.1.1 code 1 to
+#: it too): the broker does not speak MQTT 5.
+_UNSUPPORTED_PROTOCOL = 0x84
+
+
+class Ack(NamedTuple):
+    """What acknowledging one message needs: its packet id and QoS on one connection."""
+
+    mid: int
+    qos: int
+    generation: int
+
+
+#: ``handler(topic, payload, ack, retained)``; ``ack`` is None for QoS 0 (nothing to ack).
+MessageHandler = Callable[[str, bytes, Ack | None, bool], None]
+
+
+class MqttConsumer:
+    """One MQTT connection of the tracker, kept up by paho's network thread."""
+
+    def __init__(
+        self,
+        url: str | BrokerUrl,
+        *,
+        client_id: str,
+        on_message: MessageHandler,
+        shared: Sequence[str],
+        plain: Sequence[str],
+        group: str,
+        protocol: Protocol = "auto",
+        receive_maximum: int = 20_000,
+        session_expiry: int = 3600,
+        max_packet_size: int | None = None,
+        keepalive: int = 30,
+        publish_inflight: int = 1000,
+        tls_ca: str | None = None,
+    ) -> None:
+        self.broker = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+        self.client_id = client_id
+        self._handler = on_message
+        self._shared = list(shared)
+        self._plain = list(plain)
+        self._group = group
+        self._requested: Protocol = protocol
+        self._receive_maximum = receive_maximum
+        self._session_expiry = session_expiry
+        self._max_packet_size = max_packet_size
+        self._keepalive = keepalive
+        self._publish_inflight = publish_inflight
+        self._tls_ca = tls_ca
+        self._lock = threading.Lock()  # guards the generation, the connection flag and acks
+        self._generation = 0
+        self._connected = False
+        self._connected_once = threading.Event()
+        self._warned_unreachable = False
+        self._stopped = False
+        self._outgoing: deque[mqtt.MQTTMessageInfo] = deque()
+        self.protocol: Literal["5", "3.1.1"] = "3.1.1" if protocol == "3.1.1" else "5"
+        self._client = self._make_client(self.protocol)
+
+    # --- set-up --------------------------------------------------------------------------------
+
+    def _make_client(self, protocol: Literal["5", "3.1.1"]) -> mqtt.Client:
+        v5 = protocol == "5"
+        c = mqtt.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=self.client_id,
+            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+            clean_session=None if v5 else False,
+            manual_ack=True,
+        )
+        if self.broker.username:
+            c.username_pw_set(self.broker.username, self.broker.password)
+        if self.broker.tls:
+            c.tls_set(ca_certs=self._tls_ca)
+        c.max_inflight_messages_set(self._publish_inflight)
+        c.reconnect_delay_set(1, 30)
+        c.on_connect = self._on_connect
+        c.on_connect_fail = self._on_connect_fail
+        c.on_disconnect = self._on_disconnect
+        c.on_message = self._on_message
+        return c
+
+    def _connect_properties(self) -> Properties:
+        props = Properties(PacketTypes.CONNECT)
+        props.SessionExpiryInterval = self._session_expiry
+        props.ReceiveMaximum = self._receive_maximum
+        if self._max_packet_size is not None:
+            props.MaximumPacketSize = self._max_packet_size
+        return props
+
+    def start(self) -> None:
+        """Connect in the background (paho retries until the broker answers)."""
+        c = self._client
+        if self.protocol == "5":
+            c.connect_async(self.broker.host, self.broker.port, self._keepalive,
+                            clean_start=False, properties=self._connect_properties())
+        else:
+            c.connect_async(self.broker.host, self.broker.port, self._keepalive)
+        c.loop_start()
+
+    def wait_connected(self, timeout: float) -> bool:
+        """True once the first connection is up (for start-up logs and tests)."""
+        return self._connected_once.wait(timeout)
+
+    @property
+    def connected(self) -> bool:
+        return self._connected
+
+    def subscriptions(self) -> list[str]:
+        """The topic filters of this connection (shared ones only under MQTT 5)."""
+        if self.protocol == "5":
+            return [f"$share/{self._group}/{t}" for t in self._shared] + self._plain
+        return self._shared + self._plain
+
+    # --- paho callbacks (network thread) -------------------------------------------------------
+
+    def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
+                    reason: ReasonCode, properties: Properties | None) -> None:
+        if reason.is_failure:
+            if reason.value == _UNSUPPORTED_PROTOCOL and self._requested == "auto" \
+                    and self.protocol == "5":
+                event(log, logging.WARNING, "mqtt_fallback", broker=self.broker.redacted(),
+                      why="the broker does not speak MQTT 5; using 3.1.1 without shared "
+                          "subscriptions")
+                client.disconnect()
+                threading.Thread(target=self._fall_back, name="pak-mqtt-fallback",
+                                 daemon=True).start()
+                return
+            event(log, logging.ERROR, "mqtt_refused", broker=self.broker.redacted(),
+                  reason=str(reason))
+            return
+        with self._lock:
+            self._generation += 1
+            self._connected = True
+        self._warned_unreachable = False
+        topics = self.subscriptions()
+        if self.protocol == "5":
+            client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+        else:
+            client.subscribe([(t, 1) for t in topics])
+        event(log, logging.INFO, "mqtt_connected", broker=self.broker.redacted(),
+              protocol=self.protocol, session_present=bool(flags.session_present),
+              client_id=self.client_id, subscriptions=",".join(topics))
+        if self.protocol == "3.1.1" and self._requested == "auto":
+            event(log, logging.WARNING, "mqtt_no_shared_subscription",
+                  why="every tracker on this broker receives every sighting")
+        self._connected_once.set()
+
+    def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        if not self._warned_unreachable:
+            self._warned_unreachable = True
+            event(log, logging.WARNING, "mqtt_unreachable", broker=self.broker.redacted(),
+                  action="retrying")
+
+    def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
+                       reason: ReasonCode, properties: Properties | None) -> None:
+        with self._lock:
+            was = self._connected
+            self._connected = False
+        if was and not self._stopped:
+            event(log, logging.WARNING, "mqtt_disconnected", broker=self.broker.redacted(),
+                  reason=str(reason), action="reconnecting; unacked messages come again")
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        qos = msg.qos
+        ack = Ack(msg.mid, qos, self._generation) if qos else None
+        try:
+            topic = msg.topic
+        except UnicodeDecodeError:  # brokers refuse such topics; never trust that
+            topic = msg._topic.decode("utf-8", "replace")
+        payload = msg.payload
+        if not isinstance(payload, bytes):
+            payload = bytes(payload)
+        try:
+            self._handler(topic, payload, ack, bool(msg.retain))
+        except Exception:
+            # Never let an exception end paho's network thread; the message stays unacked and
+            # comes again with the next session.
+            log.exception("message handler failed")
+
+    def _fall_back(self) -> None:
+        old = self._client
+        old.loop_stop()
+        if self._stopped:
+            return
+        self.protocol = "3.1.1"
+        self._client = self._make_client("3.1.1")
+        self.start()
+
+    # --- acks and publishing (any thread) -------------------------------------------------------
+
+    def ack(self, acks: Iterable[Ack]) -> int:
+        """Acknowledge messages on the connection that delivered them; return how many were
+        stale (their connection is gone: the broker delivers them again or has forgotten)."""
+        stale = 0
+        with self._lock:
+            gen, up, client = self._generation, self._connected, self._client
+            for a in acks:
+                if up and a.generation == gen:
+                    client.ack(a.mid, a.qos)
+                else:
+                    stale += 1
+        return stale
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Queue a publish (QoS 1 is kept by paho across a reconnect)."""
+        info = self._client.publish(topic, payload, qos=qos, retain=retain)
+        if qos:
+            out = self._outgoing
+            out.append(info)
+            while out and out[0].is_published():
+                out.popleft()
+
+    def flush(self, timeout: float) -> bool:
+        """Wait until the queued QoS 1 publishes are acknowledged by the broker."""
+        deadline = time.monotonic() + timeout
+        while self._outgoing:
+            info = self._outgoing[0]
+            left = deadline - time.monotonic()
+            if left <= 0 or not self._connected:
+                return False
+            if info.is_published():
+                self._outgoing.popleft()
+            else:
+                time.sleep(min(0.01, left))
+        return True
+
+    def stop(self) -> None:
+        """Disconnect (acks already queued are sent first) and end the network thread. The
+        session persists in the broker for ``session_expiry`` seconds."""
+        self._stopped = True
+        self._client.disconnect()
+        self._client.loop_stop()

@@ -1,0 +1,117 @@
+"""The ingest pipeline in-process on a real Mosquitto, over each storage: a stream with
+duplicates, reordering, open/closed in either order and hostile payloads mixed in ends as
+exactly the expected table, with every bad payload a dead letter with its reason; receipts
+come only after the commit and name exactly what is stored."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+
+from ingest.pipeline import Ingest, IngestOptions
+from pak.wire import Topics
+from tests import services
+from tests.ingest.memstore import MemoryStorage
+from tests.ingest.publisher import RepublishingPublisher
+from tests.ingest.stores import Store
+from tests.ingest.streams import expected_rows, stream
+from tests.ingest.test_messages import HOSTILE
+
+pytestmark = pytest.mark.mosquitto
+
+
+def wait_for(pred: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():  # type: ignore[operator]
+            return
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def start_ingest(storage: object, url: str, root: str, **opts: object) -> Ingest:
+    options = IngestOptions(topic_root=root, client_id=services.unique("trk-"),
+                            group=services.unique("g"), batch_max_age=0.05,
+                            **opts)  # type: ignore[arg-type]
+    ing = Ingest(storage, url, options)  # type: ignore[arg-type]
+    ing.start()
+    assert ing.consumer.wait_connected(10), "tracker could not connect"
+    time.sleep(0.2)  # SUBACK
+    return ing
+
+
+@pytest.fixture
+def stopper() -> Iterator[list[Ingest]]:
+    started: list[Ingest] = []
+    yield started
+    for ing in started:
+        ing.stop(2.0)
+
+
+def test_a_hostile_mixed_stream_is_stored_exactly_once(
+        store: Store, mqtt_url: str, topic_root: str, stopper: list[Ingest]) -> None:
+    ing = start_ingest(store.storage, mqtt_url, topic_root, batch_size=150)
+    stopper.append(ing)
+    topics = Topics(topic_root)
+    messages = stream(["gw-a", "gw-b", "gw-c", "gw-d"], 400, seed=7)
+    # hostile payloads (written for gw-7) on gw-7's topic, spread through the stream
+    hostile = [(p, r) for _, p, r in HOSTILE]
+    every = max(1, len(messages) // len(hostile))
+    with RepublishingPublisher(mqtt_url, topic_root, republish_after=2.0) as pub:
+        for i, m in enumerate(messages):
+            pub.publish([m])
+            if i % every == 0 and hostile:
+                pub.publish_raw(topics.sightings("gw-7"), hostile.pop()[0])
+        for p, _ in hostile:
+            pub.publish_raw(topics.sightings("gw-7"), p)
+        pub.wait_receipted(40)
+        assert pub.bad_receipts == 0
+    wait_for(lambda: len(store.dead()) >= len(HOSTILE), 10, "all dead letters")
+    assert store.rows() == expected_rows(messages)
+    dead = store.dead()
+    assert Counter(d.reason for d in dead) == Counter(r for _, _, r in HOSTILE)
+    small = {p for _, p, _ in HOSTILE if len(p) < 65536}
+    assert small <= {d.payload for d in dead}
+    metrics = ing.metrics
+    assert metrics.stored._value.get() >= len(expected_rows(messages))
+    assert sum(metrics.dead_letters.labels(r)._value.get()
+               for r in {r for _, _, r in HOSTILE}) == len(HOSTILE)
+
+
+def test_receipts_come_after_the_commit_and_name_what_is_stored(
+        mqtt_url: str, topic_root: str, stopper: list[Ingest],
+        caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    mem = MemoryStorage()
+    mem.down.set()  # the database is away when the stream starts
+    ing = start_ingest(mem.as_storage(), mqtt_url, topic_root, batch_size=10_000)
+    stopper.append(ing)
+    messages = stream(["gw-r"], 60, seed=3, dup_rate=0.2)
+    with RepublishingPublisher(mqtt_url, topic_root, republish_after=30) as pub:
+        pub.publish(messages)
+        wait_for(lambda: mem.attempts >= 3, 10, "write attempts")
+        time.sleep(0.3)
+        assert pub.receipts == [], "a receipt before anything was committed"
+        assert mem.rows == {}
+        assert ing.batcher.pending >= len(messages) - 5  # held, not acked
+        mem.down.clear()
+        pub.wait_receipted(15)  # no republication needed: one commit, receipts for all of it
+        assert pub.republished == 0
+        closed: set[int] = set()
+        opened: set[int] = set()
+        for r in pub.receipts:
+            assert (r.gateway_id, r.spool_id) == ("gw-r", "sp-1")
+            for a, b in r.closed:
+                closed.update(range(a, b + 1))
+            for a, b in r.open:
+                opened.update(range(a, b + 1))
+    rows = expected_rows(messages)
+    assert mem.rows == rows
+    assert closed == {s.seq for s in rows.values()}
+    assert opened == set()  # every sighting's closed form was in the same batch as its open one
+    events = [r.getMessage() for r in caplog.records if r.name == "pak.ingest.batcher"]
+    assert events.count("db_unavailable") == 1 and events.count("db_available") == 1

@@ -1,0 +1,193 @@
+"""Settings of ``pak tracker``: every one a flag, a TOML key (``[tracker]`` table or the top
+level of ``--config FILE``) and an environment variable ``PAK_TRACKER_<NAME>``; defaults <
+file < environment < flags. A bad value is refused at start with a
+:class:`~pak.errors.ConfigError` that names the setting and where the value came from.
+"""
+
+# setting() builds dataclass fields (like dataclasses.field), which RUF009 cannot tell.
+# ruff: noqa: RUF009
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingest.broker import BrokerUrl
+from ingest.pipeline import IngestOptions
+from pak.errors import ConfigError
+from pak.settings import load, setting
+from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD, is_valid_id
+
+__all__ = ["TrackerSettings", "load_settings"]
+
+SERVICE = "tracker"
+
+
+def _between(lo: float, hi: float) -> Callable[[float], str | None]:
+    def check(v: float) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
+    return check
+
+
+def _one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}"
+    return check
+
+
+def _check_mqtt(v: str) -> str | None:
+    try:
+        BrokerUrl.parse(v)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def _check_db(v: str) -> str | None:
+    if v.startswith(("sqlite://", "postgresql://", "postgres://")):
+        return None
+    return "must be sqlite://PATH or postgresql://USER@HOST:PORT/DB"
+
+
+def _check_root(v: str) -> str | None:
+    if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
+        return "must be a topic prefix without wildcards or leading/trailing '/'"
+    return None
+
+
+def _check_id(v: str) -> str | None:
+    return None if is_valid_id(v) else \
+        "must be 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit"
+
+
+def _check_file(v: Path) -> str | None:
+    return None if v.is_file() else f"no such file: {v}"
+
+
+def default_client_id() -> str:
+    """``pak-tracker-<host>``: stable across restarts, so the broker resumes the session."""
+    host = "".join(c if c.isalnum() or c in "._-" else "-" for c in socket.gethostname())
+    return f"pak-tracker-{host or 'host'}"[:64]
+
+
+@dataclass(frozen=True, slots=True)
+class TrackerSettings:
+    """Everything ``pak tracker`` can be told."""
+
+    mqtt: str = setting("mqtt://127.0.0.1:1883", metavar="URL", check=_check_mqtt,
+                        help="broker: mqtt://[user@]host:port or mqtts://...")
+    mqtt_password: str | None = setting(
+        None, secret=True, metavar="PASSWORD",
+        help="broker password (better here or in the environment than in the URL, which ps "
+             "shows)")
+    mqtt_ca: Path | None = setting(None, metavar="FILE", check=_check_file,
+                                   help="CA certificate(s) to verify an mqtts:// broker")
+    mqtt_protocol: str = setting("auto", metavar="VERSION", check=_one_of("auto", "5", "3.1.1"),
+                                 help="MQTT protocol: auto (5, falling back to 3.1.1 when the "
+                                      "broker lacks 5), 5 or 3.1.1")
+    db: str = setting("sqlite://pak.db", metavar="URL", check=_check_db,
+                      help="storage: sqlite://PATH (embedded; sqlite:///abs/path or a path "
+                           "relative to the working folder) or postgresql://... (TimescaleDB)")
+    migrate: bool = setting(True, help="apply pending database migrations at start-up")
+    topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", check=_check_root,
+                              help="topic root of the wire contract")
+    group: str = setting("pak-tracker", metavar="NAME", check=_check_id,
+                         help="shared-subscription group: trackers in one group split the "
+                              "sightings between them")
+    client_id: str | None = setting(
+        None, metavar="ID", check=_check_id,
+        help="MQTT client id; keep it stable across restarts (the broker keeps this id's "
+             "session and redelivers what was not acked) and distinct per instance "
+             "(default: pak-tracker-<hostname>)")
+    session_expiry_s: int = setting(3600, metavar="SECONDS", check=_between(0, 0xFFFFFFFF),
+                                    help="how long the broker keeps the session of a stopped "
+                                         "tracker (MQTT 5 Session Expiry Interval)")
+    batch_size: int = setting(5000, metavar="N", check=_between(1, 100_000),
+                              help="sightings per database write (a batch also closes by age)")
+    batch_max_age_ms: int = setting(250, metavar="MS", check=_between(1, 60_000),
+                                    help="longest a sighting waits for its batch to fill")
+    receive_maximum: int = setting(
+        20_000, metavar="N", check=_between(1, 65535),
+        help="messages the broker may send before the tracker acks (MQTT 5 Receive Maximum). "
+             "Acks wait for the commit, so this must hold about two batches' messages or "
+             "batches cannot fill; it also bounds the tracker's memory")
+    future_tolerance_s: float = setting(
+        300.0, metavar="SECONDS", check=_between(0, 86400),
+        help="a sighting time further than this past the tracker's clock is refused (a "
+             "dead letter); old times (a backlog after an outage) are always accepted")
+    max_payload: int = setting(MAX_PAYLOAD, metavar="BYTES", check=_between(1024, 268_435_455),
+                               help="largest sightings payload accepted")
+    db_retry_max_s: float = setting(5.0, metavar="SECONDS", check=_between(0.01, 300),
+                                    help="longest wait between retries while the database is "
+                                         "unavailable")
+    shutdown_timeout_s: float = setting(10.0, metavar="SECONDS", check=_between(0, 3600),
+                                        help="at shutdown, how long to keep retrying the "
+                                             "pending batch if the database is down")
+    metrics_port: int | None = setting(None, metavar="PORT", check=_between(0, 65535),
+                                       help="serve Prometheus metrics at http://ADDR:PORT/"
+                                            "metrics (off when not set)")
+    metrics_addr: str = setting("0.0.0.0", metavar="ADDR",
+                                help="address the metrics endpoint binds to")
+    log_level: str = setting("info", metavar="LEVEL",
+                             check=_one_of("debug", "info", "warning", "error"),
+                             help="debug, info, warning or error")
+    log_format: str = setting("text", metavar="FORMAT", check=_one_of("text", "json"),
+                              help="text (for people) or json (for log shippers)")
+
+    def broker(self) -> BrokerUrl:
+        """The broker URL, with ``mqtt_password`` applied."""
+        url = BrokerUrl.parse(self.mqtt)
+        if self.mqtt_password is not None:
+            if url.username is None:
+                raise ConfigError("setting mqtt_password: the --mqtt URL names no user")
+            url = BrokerUrl(url.host, url.port, url.tls, url.username, self.mqtt_password)
+        return url
+
+    def ingest_options(self) -> IngestOptions:
+        return IngestOptions(
+            topic_root=self.topic_root,
+            group=self.group,
+            client_id=self.client_id or default_client_id(),
+            protocol="5" if self.mqtt_protocol == "5" else
+                     "3.1.1" if self.mqtt_protocol == "3.1.1" else "auto",
+            batch_size=self.batch_size,
+            batch_max_age=self.batch_max_age_ms / 1000,
+            future_tolerance=self.future_tolerance_s,
+            max_payload=self.max_payload,
+            receive_maximum=self.receive_maximum,
+            session_expiry=self.session_expiry_s,
+            retry_max=self.db_retry_max_s,
+            tls_ca=str(self.mqtt_ca) if self.mqtt_ca else None,
+        )
+
+
+DESCRIPTION = """\
+The central tracker: takes sightings from MQTT (a shared subscription, so several trackers
+split the load), checks them, hands them to the alert hooks, stores them in batches exactly
+once (TimescaleDB, or SQLite for small sites), acknowledges each message only after its batch
+has committed, and tells every gateway what is stored (receipts), so gateways can let go.
+Refused payloads are kept as dead letters with their reason and raw bytes."""
+
+EPILOG = """\
+Every setting is also a TOML key (--config FILE, in a [tracker] table or at the top level)
+and an environment variable PAK_TRACKER_<NAME>, e.g. PAK_TRACKER_BATCH_SIZE=2000.
+Precedence: defaults < file < environment < flags.
+
+examples:
+  pak tracker --mqtt mqtt://127.0.0.1:1883 --db sqlite:///var/lib/pak/pak.db
+  pak tracker --mqtt mqtt://tracker@broker:1883 --db postgresql://pak@db/pak \\
+              --client-id tracker-a --metrics-port 9108 --config /etc/pak/tracker.toml
+
+The broker must let the tracker read {root}/gw/+/sightings|state|health and {root}/watchlist
+and write {root}/gw/+/receipts and {root}/alerts/#: see deploy/mosquitto/."""
+
+
+def load_settings(argv: Sequence[str] | None = None,
+                  env: dict[str, str] | None = None) -> TrackerSettings:
+    """Settings from ``argv``, the environment and ``--config``; ConfigError when refused."""
+    settings, _ = load(TrackerSettings, SERVICE, argv, prog="pak tracker",
+                       description=DESCRIPTION, epilog=EPILOG, env=env)
+    settings.broker()  # cross-field check (password without a user)
+    return settings

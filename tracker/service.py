@@ -1,0 +1,123 @@
+"""The ``pak tracker`` service: storage + ingest pipeline + hooks + metrics, started and
+stopped in the right order.
+
+Start: open the storage, apply pending migrations (idempotent; retried while the database is
+unreachable, so a tracker may start before its database), serve metrics, then connect to the
+broker. Stop: stop taking messages, commit what is pending, ack it, send the last receipts,
+disconnect (the broker keeps the session), close the storage.
+
+The alert engine plugs in before :meth:`TrackerService.start` with :meth:`add_hook`; it can
+publish through :meth:`TrackerService.publish` and read :attr:`TrackerService.storage`.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from ingest.hooks import SightingHook, WatchlistHook
+from ingest.metrics import IngestMetrics
+from ingest.pipeline import Ingest
+from pak.logs import event
+from pak.settings import describe
+from tracker.config import TrackerSettings
+from tracker.storage.base import Storage, StorageUnavailable
+
+__all__ = ["TrackerService"]
+
+log = logging.getLogger("pak.tracker")
+
+
+class TrackerService:
+    """One tracker instance. ``storage`` may be given (tests); by default it is opened from
+    ``settings.db``."""
+
+    def __init__(self, settings: TrackerSettings, *, storage: Storage | None = None) -> None:
+        self.settings = settings
+        if storage is None:
+            from tracker.storage import open_storage
+
+            storage = open_storage(settings.db)
+        self.storage = storage
+        self.metrics = IngestMetrics()
+        self._hooks: list[SightingHook] = []
+        self._watchlist_hooks: list[WatchlistHook] = []
+        self.ingest: Ingest | None = None
+        self._stop = threading.Event()
+        self._closed = False
+
+    def add_hook(self, hook: SightingHook | WatchlistHook) -> None:
+        """Register a hook (before start): a SightingHook, a WatchlistHook, or both."""
+        if self.ingest is not None:
+            raise RuntimeError("hooks are registered before start()")
+        if isinstance(hook, SightingHook):
+            self._hooks.append(hook)
+        if isinstance(hook, WatchlistHook):
+            self._watchlist_hooks.append(hook)
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish on the tracker's MQTT connection (alerts)."""
+        if self.ingest is None:
+            raise RuntimeError("the tracker is not started")
+        self.ingest.publish(topic, payload, qos, retain)
+
+    def _migrate(self) -> bool:
+        """Apply migrations, waiting for the database; False when stopped meanwhile."""
+        delay, said = 0.2, False
+        while True:
+            try:
+                applied = self.storage.migrate()
+            except StorageUnavailable as e:
+                if not said:
+                    event(log, logging.WARNING, "db_unavailable", error=str(e)[:300],
+                          action="waiting for the database before migrating")
+                    said = True
+                if self._stop.wait(delay):
+                    return False
+                delay = min(delay * 2, self.settings.db_retry_max_s)
+                continue
+            event(log, logging.INFO, "db_migrated", applied=",".join(applied) or "none")
+            return True
+
+    def start(self) -> bool:
+        """Start everything; False when stopped before the database ever answered."""
+        s = self.settings
+        event(log, logging.INFO, "tracker_starting", **describe(s))
+        if s.migrate and not self._migrate():
+            return False
+        if s.metrics_port is not None:
+            self.metrics.serve(s.metrics_port, s.metrics_addr)
+        self.ingest = Ingest(self.storage, s.broker(), s.ingest_options(), hooks=self._hooks,
+                             watchlist_hooks=self._watchlist_hooks, metrics=self.metrics)
+        self.ingest.start()
+        return True
+
+    def stop(self) -> bool:
+        """Graceful stop; True when everything received was committed and acked."""
+        if self._closed:
+            return True
+        self._closed = True
+        self._stop.set()
+        ok = True
+        if self.ingest is not None:
+            t0 = time.monotonic()
+            ok = self.ingest.stop(self.settings.shutdown_timeout_s)
+            event(log, logging.INFO if ok else logging.WARNING, "tracker_stopped",
+                  committed_all=ok, took_s=round(time.monotonic() - t0, 3))
+        self.storage.close()
+        return ok
+
+    def run(self, stop: threading.Event) -> int:
+        """Run until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT); the exit status."""
+        def relay() -> None:  # a stop during start-up (migrating) ends the wait for the DB
+            stop.wait()
+            self._stop.set()
+
+        threading.Thread(target=relay, name="pak-tracker-stop", daemon=True).start()
+        try:
+            if self.start():
+                stop.wait()
+        finally:
+            ok = self.stop()
+        return 0 if ok else 1
