@@ -211,7 +211,8 @@ def test_hooks_see_sightings_before_the_batch_and_their_alerts_are_stored() -> N
 
 
 @given(st.one_of(st.binary(max_size=300),
-                 st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+                 st.recursive(st.none() | st.booleans() | st.integers(-(2**63), 2**63 - 1)
+                              | st.text(max_size=8),
                               lambda c: st.lists(c, max_size=4)
                               | st.dictionaries(st.text(max_size=8), c, max_size=4),
                               max_leaves=20).map(orjson.dumps)),
