@@ -311,3 +311,41 @@ def test_a_port_in_use_is_refused_at_start() -> None:
         port = taken.getsockname()[1]
         with pytest.raises(ConfigError, match=f"127.0.0.1:{port}"):
             StationServer(("127.0.0.1", port), MR7901Driver, sink=Reads())
+
+
+def test_two_simulated_stations_register_follow_the_redirect_and_report() -> None:
+    """The project's simulated MR7901 (firmware_sim/station.py): register, the 0x8008 redirect
+    to a new connection, login, heartbeats and data reports, two stations at once."""
+    from firmware_sim.station import fixed_tags, run_station
+
+    sink = Reads()
+    stop = threading.Event()
+    ids = {"SIM-STATION-A": "0A0B0C0D", "SIM-STATION-B": "1A1B1C1D"}
+    results: dict[str, Any] = {}
+    with serving(sink, allow=set(ids), clock=lambda: datetime.now(UTC)) as server:
+
+        def station(device_id: str, tag: str) -> None:
+            results[device_id] = run_station(
+                ("127.0.0.1", server.bound_port), device_id, fixed_tags([tag]), stop,
+                rate=10.0, heartbeat_s=0.3, resend_s=0.5, reconnect_s=0.2, tags_per_report=5)
+
+        threads = [threading.Thread(target=station, args=item) for item in ids.items()]
+        for t in threads:
+            t.start()
+        try:
+            wait_for(lambda: all(len(v) >= 5 for v in sink.by_reader().values())
+                     and len(sink.by_reader()) == 2)
+            wait_for(lambda: server.status()["stations"] == sorted(ids))
+            time.sleep(0.4)  # at least one heartbeat each
+            s = server.status()
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(5)
+    assert {rid: set(tags) for rid, tags in sink.by_reader().items()} == {
+        dev: {tag} for dev, tag in ids.items()}
+    for dev in ids:
+        st = results[dev]
+        assert st["register_sent"] >= 1 and st["login_sent"] >= 1 and st["heartbeat_sent"] >= 1
+        assert st["tags_acked"] >= 5 and st["resends"] == 0
+    assert s["refused"] == 0 and s["frames_bad"] == {} and s["reconnects"] >= 2

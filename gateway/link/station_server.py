@@ -125,7 +125,8 @@ class StationServer:
         self._state: tuple[ServerState, datetime] = ("down", clock())
         self._totals = DecodeTotals()
         self._conns: dict[int, _Conn] = {}
-        self._stations: tuple[str, ...] = ()
+        # (stations, open connections): replaced whole, so status() sees one consistent pair.
+        self._view: tuple[tuple[str, ...], int] = ((), 0)
         self._seen_ids: set[str] = set()
         self._refused_ids: set[str] = set()
         self._accepted = 0
@@ -180,6 +181,7 @@ class StationServer:
 
     def status(self) -> dict[str, Any]:
         state, since = self._state
+        stations, connections = self._view
         out: dict[str, Any] = {
             "state": state,
             "url": self.url,
@@ -190,8 +192,8 @@ class StationServer:
         }
         out.update(self._totals.status_fields())
         out.update({
-            "stations": list(self._stations),
-            "connections": len(self._conns),
+            "stations": list(stations),
+            "connections": connections,
             "accepted": self._accepted,
             "refused": self._refused,
             "idle_closed": self._idle_closed,
@@ -234,6 +236,7 @@ class StationServer:
         self._totals.attach(decoder)
         self._conns[sock.fileno()] = conn
         self._accepted += 1
+        self._update_view()
         sel.register(sock, selectors.EVENT_READ, conn)
         event(log, logging.DEBUG, "station_accepted", peer=peer)
 
@@ -340,7 +343,7 @@ class StationServer:
             self._reconnects += 1
         elif len(self._seen_ids) < _MAX_REMEMBERED_IDS:
             self._seen_ids.add(device_id)
-        self._update_stations()
+        self._update_view()
         event(log, logging.INFO, "station_connected", device_id=device_id, peer=conn.peer,
               reconnect=again)
         return True
@@ -388,14 +391,14 @@ class StationServer:
         if self._conns.get(fd) is not conn:
             return
         del self._conns[fd]
+        self._update_view()
+        if conn.device_id is not None:
+            level = max(level, logging.INFO)
         with contextlib.suppress(KeyError, ValueError):
             sel.unregister(conn.sock)
         with contextlib.suppress(OSError):
             conn.sock.close()
         self._totals.detach(conn.decoder)
-        if conn.device_id is not None:
-            self._update_stations()
-            level = max(level, logging.INFO)
         event(log, level, "station_disconnected", device_id=conn.device_id, peer=conn.peer,
               reason=why, messages=conn.messages)
 
@@ -419,9 +422,10 @@ class StationServer:
             return "(the address each station connected to)"
         return f"{self.advertise[0]}:{self.advertise[1]}"
 
-    def _update_stations(self) -> None:
-        self._stations = tuple(sorted({c.device_id for c in self._conns.values()
-                                       if c.device_id is not None}))
+    def _update_view(self) -> None:
+        conns = list(self._conns.values())
+        stations = tuple(sorted({c.device_id for c in conns if c.device_id is not None}))
+        self._view = (stations, len(conns))
 
     def _error_once(self, kind: str, exc: BaseException) -> None:
         key = f"{kind}:{type(exc).__name__}"
