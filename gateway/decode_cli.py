@@ -137,10 +137,8 @@ def _emit_items(driver: Driver, items: list[DecodeItem], emit: Callable[[dict[st
             emit(read.to_json())
         if show_all and not reads:
             emit(driver.frame_json(item))
-        # Damage inside an intact frame (an MR7901 tag record whose check byte fails): the
-        # drivers that can have it say so with ``rejections(frame)``.
-        inner = getattr(driver, "rejections", None)
-        for rej in inner(item) if inner else ():
+        # Damage inside an intact frame (an MR7901 tag record whose check byte fails).
+        for rej in driver.rejections(item):
             summary.add(rej, 0)
             if show_all:
                 emit({"frame": "rejected", "reason": rej.reason, "raw": rej.data.hex().upper()})
