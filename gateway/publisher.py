@@ -119,6 +119,7 @@ class Publisher:
         self._early: set[int] = set()  # acks that beat publish() returning the mid
         self._window_waiter = False
         self._connected = False
+        self._stopping = False
         self._unreachable_logged = False
         self._receipt_topic = topics.receipts(gateway_id)
         self._state_topic = topics.state(gateway_id)
@@ -162,6 +163,7 @@ class Publisher:
 
     def stop(self, timeout: float = 3.0) -> None:
         """Say ``offline`` (retained; the will is not sent on a clean disconnect), disconnect."""
+        self._stopping = True
         if self.connected:
             info = self._client.publish(self._state_topic, self._state("offline"), qos=1,
                                         retain=True)
@@ -265,7 +267,7 @@ class Publisher:
                          reason: ReasonCode, properties: Properties | None) -> None:
         was = self._connected
         self._connected = False
-        if was:
+        if was and not self._stopping:
             self.stats.disconnects += 1
             self._unreachable_logged = True  # the loss is the one line for this outage
             event(log, logging.WARNING, "mqtt_lost", broker=self.endpoint.redacted(),

@@ -138,7 +138,7 @@ class Gateway:
                                    republish_max=s.republish_max,
                                    sync_interval=self._sync_interval)
         event(log, logging.INFO, "spool_open", folder=str(s.spool), spool_id=spool.spool_id,
-              depth=spool.depth(), next_seq=spool.reserved)
+              depth=spool.depth(), seq_reserved_to=spool.reserved)
         self.smoother = Smoother(spool_id=spool.spool_id, next_seq=spool.next_seq,
                                  exit_after=s.exit_after_s, max_duration=s.max_duration,
                                  max_open=s.max_open)
@@ -189,11 +189,14 @@ class Gateway:
             if expiry is not None:
                 deadline = min(deadline, now_m + (expiry - self._clock()).total_seconds())
             if pub.connected:
-                due = spool.next_due()
-                if due is not None:
-                    deadline = min(deadline, due)
                 if more_backlog:
                     deadline = now_m
+                elif pub.window_free() > 0:
+                    # With the window full, waiting for due rows would spin: the publisher
+                    # wakes us when acks free half of it.
+                    due = spool.next_due()
+                    if due is not None:
+                        deadline = min(deadline, due)
             items = self._drain(max(0.0, deadline - now_m))
             self._step(items)
             connected = pub.connected

@@ -214,6 +214,8 @@ def test_gateway_kill_9_and_restart_loses_nothing_and_reuses_no_seq(
             with gateway(args, tmp_path / "gw1.log") as gw1:
                 wait_for(lambda: len(centre.final()) >= 2, 10, "closed sightings before the kill")
                 gw1.kill9()
+                # the broker sees the connection die and publishes the will
+                wait_for(lambda: centre.states[-1]["state"] == "offline", 5, "the will")
             seqs_before = set(spool_rows(spool)) | {k[1] for k in centre.by_id}
             with gateway(args, tmp_path / "gw2.log"):
                 sim.proc.wait(20)
