@@ -44,6 +44,20 @@ MR_READS = [{**MR_COMMON, "tag_id": "782B6AA4", "rssi_dbm": -87.0, "rssi_raw": 0
             {**MR_COMMON, "tag_id": "EB144A33", "rssi_dbm": -72.0, "rssi_raw": 0xB8}]
 
 
+# The R2000 tag frame of the protocols README, decoded there: antenna 1, frequency index 1
+# (865.0 + 0.5 MHz), PC 3000, EPC E200301666130121155074EF, RSSI 0x45 = 69 -> 69 - 130 = -61 dBm.
+R2_TAG = "A0 13 01 89 04 30 00 E2 00 30 16 66 13 01 21 15 50 74 EF 45 BF"
+R2_READ = {"driver": "r2000", "tag_id": "E200301666130121155074EF", "tag_kind": "epc",
+           "antenna": 1, "rssi_dbm": -61, "rssi_raw": 69, "frequency_mhz": 865.5, "pc": "3000",
+           "raw": R2_TAG.replace(" ", "")}
+# Non-tag frames, check bytes worked out by hand (the frame sums to 0 mod 256): a 0x89 summary
+# of real firmware (Len 0x0A: ant 0, rate 100, total 10; sum 0x1A2 -> 5E), the V2.2 manual's
+# shape (Len 0x08: ant 0, total 10; sum 0x13C -> C4), the README's firmware reply (1.9) and
+# set-work-antenna success, and the README's get-firmware command (an echo on RS-485).
+R2_OTHERS = ["A0 0A 01 89 00 00 64 00 00 00 0A 5E", "A0 08 01 89 00 00 00 00 0A C4",
+             "A0 05 01 72 01 09 DE", "A0 04 01 74 10 D7", "A0 03 01 72 EA"]
+
+
 def _decode(*args: str, stdin: bytes = b"") -> subprocess.CompletedProcess[bytes]:
     return subprocess.run([*PAK, "decode", *args], input=stdin, capture_output=True, timeout=30,
                           check=False)
@@ -113,6 +127,31 @@ def test_known_frame_from_the_readme_as_a_subprocess() -> None:
     summary = p.stderr.decode()
     assert "frames: 1 (tag 1)" in summary and "tag reads: 1" in summary
     assert "rejected: 0" in summary and "skipped as garbage: 0 bytes" in summary
+
+
+def test_r2000_frames_from_the_readme(capsys: pytest.CaptureFixture[str]) -> None:
+    text = " ".join([R2_TAG, *R2_OTHERS])
+    assert main(["--driver", "r2000", "--hex", text]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(out) == [R2_READ]
+    assert "frames: 6" in err and "tag reads: 1" in err and "rejected: 0" in err
+    assert main(["--driver", "r2000", "--hex", text, "--all"]) == 0
+    lines = _lines(capsys.readouterr().out)
+    assert lines[0] == R2_READ
+    assert [x["raw"] for x in lines[1:]] == [o.replace(" ", "") for o in R2_OTHERS]
+    assert all(x["frame"] not in ("rejected", "tag") and "tag_id" not in x for x in lines[1:])
+
+
+def test_r2000_stray_headers_and_a_bad_check(capsys: pytest.CaptureFixture[str]) -> None:
+    """Stray 0xA0 bytes before the frame are skipped; the same frame with its check byte off by
+    one is a bad checksum and costs nothing behind it."""
+    bad = R2_TAG[:-2] + "C0"
+    assert main(["--driver", "r2000", "--hex", f"A0 A0 {bad} {R2_TAG}", "--summary",
+                 "json"]) == 0
+    out, err = capsys.readouterr()
+    assert _lines(out) == [R2_READ]
+    summary = orjson.loads(err)
+    assert summary["reads"] == 1 and summary["bad_frames"] >= 1
 
 
 def test_mr7901_report_from_the_manual(capsys: pytest.CaptureFixture[str]) -> None:
