@@ -29,7 +29,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
@@ -105,7 +104,11 @@ class MqttConsumer:
         self._connected_once = threading.Event()
         self._warned_unreachable = False
         self._stopped = False
-        self._outgoing: deque[mqtt.MQTTMessageInfo] = deque()
+        # publishes queued and completed (PUBACK, or written for QoS 0), for flush(); counted
+        # rather than tracked by MQTTMessageInfo, whose is_published() raises for a message
+        # queued while disconnected even after paho has delivered it.
+        self._out_count = 0
+        self._done_count = 0
         self.protocol: Literal["5", "3.1.1"] = "3.1.1" if protocol == "3.1.1" else "5"
         self._client = self._make_client(self.protocol)
 
@@ -130,6 +133,7 @@ class MqttConsumer:
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
+        c.on_publish = self._on_publish
         return c
 
     def _connect_properties(self) -> Properties:
@@ -230,6 +234,11 @@ class MqttConsumer:
             # comes again with the next session.
             log.exception("message handler failed")
 
+    def _on_publish(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,
+                    properties: Properties) -> None:
+        with self._lock:
+            self._done_count += 1
+
     def _fall_back(self) -> None:
         old = self._client
         old.loop_stop()
@@ -255,27 +264,23 @@ class MqttConsumer:
         return stale
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
-        """Queue a publish (QoS 1 is kept by paho across a reconnect)."""
-        info = self._client.publish(topic, payload, qos=qos, retain=retain)
-        if qos:
-            out = self._outgoing
-            out.append(info)
-            while out and out[0].is_published():
-                out.popleft()
+        """Queue a publish (paho keeps QoS 1 messages across a reconnect and sends them
+        again)."""
+        with self._lock:
+            self._out_count += 1
+            client = self._client
+        client.publish(topic, payload, qos=qos, retain=retain)
 
     def flush(self, timeout: float) -> bool:
-        """Wait until the queued QoS 1 publishes are acknowledged by the broker."""
+        """Wait until every publish so far has completed; False after ``timeout``."""
         deadline = time.monotonic() + timeout
-        while self._outgoing:
-            info = self._outgoing[0]
-            left = deadline - time.monotonic()
-            if left <= 0 or not self._connected:
+        while True:
+            with self._lock:
+                if self._done_count >= self._out_count:
+                    return True
+            if time.monotonic() >= deadline:
                 return False
-            if info.is_published():
-                self._outgoing.popleft()
-            else:
-                time.sleep(min(0.01, left))
-        return True
+            time.sleep(0.01)
 
     def stop(self) -> None:
         """Disconnect (acks already queued are sent first) and end the network thread. The

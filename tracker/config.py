@@ -119,6 +119,9 @@ class TrackerSettings:
              "dead letter); old times (a backlog after an outage) are always accepted")
     max_payload: int = setting(MAX_PAYLOAD, metavar="BYTES", check=_between(1024, 268_435_455),
                                help="largest sightings payload accepted")
+    db_timeout_s: float = setting(5.0, metavar="SECONDS", check=_between(0.1, 300),
+                                  help="PostgreSQL: how long a write waits for a connection "
+                                       "before the batch counts as failed and is retried")
     db_retry_max_s: float = setting(5.0, metavar="SECONDS", check=_between(0.01, 300),
                                     help="longest wait between retries while the database is "
                                          "unavailable")

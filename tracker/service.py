@@ -36,9 +36,11 @@ class TrackerService:
     def __init__(self, settings: TrackerSettings, *, storage: Storage | None = None) -> None:
         self.settings = settings
         if storage is None:
-            from tracker.storage import open_storage
+            from tracker.storage import backend_of, open_storage
 
-            storage = open_storage(settings.db)
+            opts = {"timeout": settings.db_timeout_s} if backend_of(settings.db) == "postgres" \
+                else {}
+            storage = open_storage(settings.db, **opts)
         self.storage = storage
         self.metrics = IngestMetrics()
         self._hooks: list[SightingHook] = []

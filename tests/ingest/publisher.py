@@ -36,6 +36,7 @@ class RepublishingPublisher:
         self.receipts: list[Receipt] = []
         self.bad_receipts = 0
         self.republished = 0
+        self.republished_sightings = 0
         self._lock = threading.Lock()
         self._connected = threading.Event()
         self._stop = threading.Event()
@@ -120,6 +121,7 @@ class RepublishingPublisher:
                     payload = encode_sightings(gid, sid, items[i:i + 20], datetime.now(UTC))
                     self.client.publish(self.topics.sightings(gid), payload, qos=1)
                     self.republished += 1
+                    self.republished_sightings += len(items[i:i + 20])
 
     def unreceipted(self) -> int:
         with self._lock:
