@@ -181,6 +181,12 @@ class GatewaySettings:
     model: str | None = setting(None, metavar="M", help="reader model, when the driver needs it")
     baud: int | None = setting(None, metavar="N", check=_between(300, 4_000_000),
                                help="serial speed (default: the driver's)")
+    link_watchdog: float = setting(10.0, metavar="SECONDS", check=_between(0.2, 3600),
+                                   help="serial reader: no frame for this long means the line "
+                                        "is dead: close, back off, reopen")
+    link_ping_every: float = setting(5.0, metavar="SECONDS", check=_between(0.1, 3600),
+                                     help="serial reader: longest silence before a cheap command "
+                                          "checks it is alive (and restarts its inventory)")
     reader_id: str | None = setting(
         None, metavar="ID", check=_check_id,
         help="reader id in sightings (default: the gateway id for a serial reader, the station's "
@@ -203,6 +209,9 @@ class GatewaySettings:
                                  help="MQTT protocol: 5 or 3.1.1 (for brokers that lack 5)")
     mqtt_keepalive: int = setting(30, metavar="SECONDS", check=_between(5, 3600),
                                   help="MQTT keep-alive")
+    mqtt_reconnect_max: int = setting(30, metavar="SECONDS", check=_between(1, 3600),
+                                      help="longest wait between reconnection attempts "
+                                           "(doubling from 1 s)")
     topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", check=_check_root,
                               help="topic root of the wire contract")
     spool: Path = setting(Path("/var/lib/pak/gateway-spool"), metavar="DIR",
@@ -270,6 +279,8 @@ class GatewaySettings:
         if self.exit_after_s >= self.max_duration:
             raise ConfigError(f"setting exit_after: {self.exit_after_s:g} s must be shorter than "
                               f"max_duration ({self.max_duration:g} s)")
+        if self.link_ping_every > self.link_watchdog:
+            raise ConfigError("setting link_ping_every: must not be longer than link_watchdog")
         if self.republish_max < self.republish_after:
             raise ConfigError("setting republish_max: must not be shorter than republish_after")
 

@@ -118,7 +118,8 @@ class Gateway:
             reader_id = s.default_reader_id
             assert reader_id is not None
             return SerialLink(s.serial, factory, baud=s.baud_rate, reader_id=reader_id,
-                              sink=sink, clock=self._clock)
+                              sink=sink, watchdog_s=s.link_watchdog,
+                              ping_every_s=s.link_ping_every, clock=self._clock)
         from gateway.link.station_server import StationServer
 
         listen = s.listen_address
@@ -154,7 +155,8 @@ class Gateway:
             ca=str(s.mqtt_ca) if s.mqtt_ca else None,
             cert=str(s.mqtt_cert) if s.mqtt_cert else None,
             key=str(s.mqtt_key) if s.mqtt_key else None,
-            max_inflight=s.max_inflight, clock=self._clock)
+            max_inflight=s.max_inflight, reconnect_max_s=s.mqtt_reconnect_max,
+            clock=self._clock)
         link_stop = threading.Event()
         self.link = self._link_factory(self.sink)
         link_thread = threading.Thread(target=self.link.run, args=(link_stop,), name="link",

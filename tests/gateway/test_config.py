@@ -74,6 +74,7 @@ def test_mqtt_url_forms() -> None:
     (["--listen", "tcp://0.0.0.0:4900"], "serial/listen"),  # both given
     (["--advertise", "1.2.3.4:4900"], "advertise"),  # serial reader: no stations
     (["--log-level", "loud"], "log_level"),
+    (["--link-ping-every", "20"], "link_ping_every"),  # longer than the watchdog
 ])
 def test_bad_values_are_refused_naming_the_setting(extra: list[str], named: str) -> None:
     with pytest.raises(ConfigError, match=f"setting {named}"):

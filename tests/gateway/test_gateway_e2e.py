@@ -281,7 +281,8 @@ def test_faulty_line_every_intact_frame_arrives(
                         tmp_path / "sim.log") as sim, \
                 gateway([*gateway_args(gateway_id=GW, spool=spool, mqtt_url=mqtt_url,
                                        root=topic_root),
-                         "--driver", DRIVER, "--serial", str(link), "--exit-after", "0.5"],
+                         "--driver", DRIVER, "--serial", str(link), "--exit-after", "0.5",
+                         "--link-ping-every", "0.5"],
                         tmp_path / "gw.log"):
             sim.proc.wait(20)
             truth_recs = ground_truth(truth)
