@@ -19,11 +19,13 @@ import sys
 import threading
 import time
 import tty
+from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -99,6 +101,7 @@ class PlayedReader:
         self.round_s = round_s
         self.inventories = 0
         self.infos = 0
+        self.lose_next = 0  # inventories to leave unanswered (their reply lost on the line)
         self.sent_tags = 0
         self._stop = threading.Event()
         self._buf = b""
@@ -144,7 +147,9 @@ class PlayedReader:
                 self._send(cmd)
             if cmd == INVENTORY:
                 self.inventories += 1
-                if self.streaming:
+                if self.lose_next:
+                    self.lose_next -= 1
+                elif self.streaming:
                     time.sleep(self.round_s)
                     self._send(inventory_reply(self.epc))
                     self.sent_tags += 1
@@ -327,6 +332,62 @@ def test_a_quiet_reader_that_answers_the_ping_is_rearmed_not_dropped(tmp_path: P
         reader.stop()
         pty.vanish()
     assert reader.infos >= 3
+
+
+def test_a_lost_final_frame_costs_half_a_second_not_a_ping_interval(tmp_path: Path) -> None:
+    """A command-response reader waits for the next inventory after each round: when a round's
+    reply is lost, the link pings early (after ten usual gaps, at least 0.5 s) and re-arms."""
+    pty = Pty(tmp_path / "lossy")
+    reader = PlayedReader(pty.master, round_s=0.01)
+    sink = Reads()
+    link = chafon_link(str(pty.link), sink, watchdog_s=6.0, ping_every_s=3.0)
+    try:
+        with running(link):
+            wait_for(lambda: len(sink.items) >= 30)
+            n = len(sink.items)
+            reader.lose_next = 1
+            t0 = time.monotonic()
+            wait_for(lambda: len(sink.items) > n + 1, timeout=3)
+            stalled = time.monotonic() - t0
+            s = link.status()
+    finally:
+        reader.stop()
+        pty.vanish()
+    assert 0.4 <= stalled < 1.5
+    assert s["pings"] == 1 and s["rearms"] == 1 and s["reconnects"] == 0
+
+
+def test_every_intact_read_of_a_faulty_line_arrives(tmp_path: Path) -> None:
+    """``pak sim reader`` with corrupted, garbled, shortened, chunked and echoed frames: the
+    link delivers exactly the reads whose frames arrived intact (the simulator's ground
+    truth), however often a damaged final frame stalls the request-response loop."""
+    link_path = tmp_path / "faulty"
+    truth = tmp_path / "sent.jsonl"
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "pak.cli", "sim", "reader", "--driver", "chafon",
+         "--link", str(link_path), "--random", "20", "--rate", "200", "--count", "80",
+         "--corrupt", "0.05", "--garbage", "0.1", "--drop", "0.03", "--chunk", "--echo",
+         "--seed", "11", "--log-sent", str(truth), "--log-level", "warning"],
+        stdout=subprocess.PIPE, text=True)
+    sink = Reads()
+    try:
+        assert sim.stdout is not None and sim.stdout.readline().startswith("/dev/")
+        link = chafon_link(str(link_path), sink, watchdog_s=2.0, ping_every_s=0.3)
+        with running(link):
+            sim.wait(20)  # --count reached: the simulator exits
+            time.sleep(0.2)
+        s = link.status()
+    finally:
+        if sim.poll() is None:
+            sim.kill()
+        sim.wait(5)
+    sent = [orjson.loads(line) for line in truth.read_bytes().splitlines()]
+    intact = Counter(r["tag_id"] for r in sent if r["event"] == "read" and r["delivered"]
+                     and not r["corrupted"] and not r["dropped"])
+    damaged = sum(1 for r in sent if r["event"] == "read" and (r["corrupted"] or r["dropped"]))
+    assert damaged > 0  # the seed does damage some frames
+    assert Counter(sink.tags()) == intact
+    assert s["echoes"] > 0 and s["garbage_bytes"] > 0 and s["reads"] == sum(intact.values())
 
 
 def test_port_vanishes_and_the_link_follows_a_new_pty_behind_the_same_symlink(

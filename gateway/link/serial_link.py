@@ -11,7 +11,7 @@ One connection, as :meth:`SerialLink.run` drives it::
         +--open fails--> backoff     echo?  -> ignored (counted)
                                |     reads  -> sink(read, reader_id, received_at)
                                |     replies(frame, now) -> written back
-                               |  no frame for ping_every_s -> ping_command()
+                               |  quiet (see below) -> ping_command()
                                |  a ping answered after such a silence -> start_commands() again
                                +  no frame for watchdog_s   -> dead: close, back off, reopen
 
@@ -19,6 +19,13 @@ Only a valid frame that is not our own echo proves the reader is alive: garbage 
 baud rate, a floating RS-485 line) and the echo of our ping do not keep a dead link "up".
 The backoff is reset only by a connection that delivered such a frame, so a port that opens
 but never answers is retried at the capped rate, not in a tight loop.
+
+When is a reader "quiet"? After ``ping_every_s`` without a frame at the latest; sooner for a
+reader that was streaming: after ten of its usual gaps between frames (a moving average), but
+never under half a second. A command-response reader (Chafon, the R2000's re-issued 0x89) waits
+for the gateway after each round, so one corrupted final frame would otherwise cost a whole
+``ping_every_s`` of blindness; the early ping and the re-arm after its answer cut that to about
+half a second.
 
 Logging: each transition once. A failure is logged when it starts (or its reason changes);
 repeats of the same failure while the reader stays away go to debug; the first frame after a
@@ -59,6 +66,12 @@ _TICK_S = 0.1
 #: device server gone): treated like any other port error.
 _WRITE_TIMEOUT_S = 2.0
 _READ_CHUNK = 65536
+#: Earliest ping after the last frame, however fast the reader was streaming.
+_MIN_QUIET_S = 0.5
+#: A reader is quiet after this many of its usual gaps between frames.
+_QUIET_GAPS = 10.0
+#: Weight of the newest gap in the moving average of gaps between frames.
+_GAP_ALPHA = 0.1
 
 _PortErrors = (serial.SerialException, OSError)
 
@@ -262,6 +275,7 @@ class _Session:
         self.opened = time.monotonic()
         self.last_frame = self.opened
         self.last_ping: float | None = None
+        self.gap: float | None = None  # moving average of the gaps between frames
         self.answered = False  # a valid, non-echo frame arrived on this connection
         self.fd = _fileno(port)
         self.ping = driver.ping_command()
@@ -280,8 +294,9 @@ class _Session:
             silent = now - self.last_frame
             if silent >= link._watchdog_s:
                 raise _Dead("silent", f"no frame from the reader for {silent:.1f} s")
-            if (self.ping is not None and silent >= link._ping_every_s
-                    and (self.last_ping is None or now - self.last_ping >= link._ping_every_s)):
+            quiet = self.quiet_after()
+            if (self.ping is not None and silent >= quiet
+                    and (self.last_ping is None or now - self.last_ping >= quiet)):
                 self.last_ping = now
                 link._pings += 1
                 self.write(self.ping)
@@ -294,6 +309,11 @@ class _Session:
                 return
             pinged_after_silence = (self.last_ping is not None
                                     and self.last_ping >= self.last_frame)
+            if self.answered and not pinged_after_silence:
+                # A silence we had to break with a ping is not the reader's rhythm: keeping it
+                # out stops each lost frame from stretching the next wait.
+                gap = now - self.last_frame
+                self.gap = gap if self.gap is None else self.gap + _GAP_ALPHA * (gap - self.gap)
             self.last_frame = now
             if not self.answered:
                 self.answered = True
@@ -318,6 +338,13 @@ class _Session:
                 link._error_once("sink", e)
         if out:
             self.write(b"".join(out))
+
+    def quiet_after(self) -> float:
+        """Seconds without a frame after which the reader is pinged (module docstring)."""
+        limit = self.link._ping_every_s
+        if self.gap is None:
+            return limit
+        return min(limit, max(_MIN_QUIET_S, _QUIET_GAPS * self.gap))
 
     def read(self) -> bytes:
         try:
