@@ -12,7 +12,8 @@ MQTT 5 where the broker speaks it:
   subscriptions, because retained messages are not delivered to shared subscribers and every
   instance needs them all.
 
-A broker without MQTT 5 (it answers "unsupported protocol version") gets MQTT 3.1.1 with a
+A broker without MQTT 5 (it answers "unsupported protocol version", or, like amqtt, never
+answers an MQTT 5 CONNECT at all: no CONNACK within ``connack_timeout``) gets MQTT 3.1.1 with a
 persistent session (clean session 0) and a plain subscription to the sightings; several
 trackers on such a broker each receive everything (harmless, the merge is idempotent, but
 wasteful: a warning says so).
@@ -84,6 +85,7 @@ class MqttConsumer:
         keepalive: int = 30,
         publish_inflight: int = 1000,
         tls_ca: str | None = None,
+        connack_timeout: float = 5.0,
     ) -> None:
         self.broker = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
         self.client_id = client_id
@@ -98,6 +100,11 @@ class MqttConsumer:
         self._keepalive = keepalive
         self._publish_inflight = publish_inflight
         self._tls_ca = tls_ca
+        self._connack_timeout = connack_timeout
+        # when the current connection attempt began (monotonic), None when it has resolved:
+        # the watchdog of protocol "auto" falls back when an MQTT 5 CONNECT gets no answer
+        self._attempt_since: float | None = None
+        self._v5_answered = False
         self._lock = threading.Lock()  # guards the generation, the connection flag and acks
         self._generation = 0
         self._connected = False
@@ -129,6 +136,7 @@ class MqttConsumer:
             c.tls_set(ca_certs=self._tls_ca)
         c.max_inflight_messages_set(self._publish_inflight)
         c.reconnect_delay_set(1, 30)
+        c.on_pre_connect = self._on_pre_connect
         c.on_connect = self._on_connect
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
@@ -153,6 +161,24 @@ class MqttConsumer:
         else:
             c.connect_async(self.broker.host, self.broker.port, self._keepalive)
         c.loop_start()
+        if self._requested == "auto" and self.protocol == "5":
+            threading.Thread(target=self._watch_connack, name="pak-mqtt-connack",
+                             daemon=True).start()
+
+    def _watch_connack(self) -> None:
+        """Fall back to 3.1.1 when an MQTT 5 CONNECT stays unanswered (some 3.1.1 brokers
+        cannot parse its properties and wait for bytes that never come). Ends once any MQTT 5
+        CONNACK arrived: from then on, silence is a slow broker, not a missing protocol."""
+        while not self._stopped and not self._v5_answered and self.protocol == "5":
+            since = self._attempt_since
+            if since is not None and time.monotonic() - since > self._connack_timeout:
+                event(log, logging.WARNING, "mqtt_fallback", broker=self.broker.redacted(),
+                      why=f"no answer to an MQTT 5 CONNECT in {self._connack_timeout:g} s; "
+                          "using 3.1.1 without shared subscriptions")
+                self._attempt_since = None
+                self._fall_back()
+                return
+            time.sleep(0.1)
 
     def wait_connected(self, timeout: float) -> bool:
         """True once the first connection is up (for start-up logs and tests)."""
@@ -170,8 +196,12 @@ class MqttConsumer:
 
     # --- paho callbacks (network thread) -------------------------------------------------------
 
+    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+        self._attempt_since = time.monotonic()
+
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
                     reason: ReasonCode, properties: Properties | None) -> None:
+        self._attempt_since = None
         if reason.is_failure:
             if reason.value == _UNSUPPORTED_PROTOCOL and self._requested == "auto" \
                     and self.protocol == "5":
@@ -182,9 +212,11 @@ class MqttConsumer:
                 threading.Thread(target=self._fall_back, name="pak-mqtt-fallback",
                                  daemon=True).start()
                 return
+            self._v5_answered = self.protocol == "5"
             event(log, logging.ERROR, "mqtt_refused", broker=self.broker.redacted(),
                   reason=str(reason))
             return
+        self._v5_answered = self.protocol == "5"
         with self._lock:
             self._generation += 1
             self._connected = True
@@ -203,6 +235,7 @@ class MqttConsumer:
         self._connected_once.set()
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
+        self._attempt_since = None
         if not self._warned_unreachable:
             self._warned_unreachable = True
             event(log, logging.WARNING, "mqtt_unreachable", broker=self.broker.redacted(),
@@ -241,6 +274,7 @@ class MqttConsumer:
 
     def _fall_back(self) -> None:
         old = self._client
+        old.disconnect()
         old.loop_stop()
         if self._stopped:
             return

@@ -65,6 +65,8 @@ class IngestOptions:
     session_expiry: int = 3600
     retry_max: float = 5.0
     tls_ca: str | None = None
+    #: protocol "auto": an MQTT 5 CONNECT unanswered this long means a 3.1.1-only broker
+    connack_timeout: float = 5.0
 
 
 class _Throttled:
@@ -135,6 +137,7 @@ class Ingest:
             session_expiry=opt.session_expiry,
             max_packet_size=opt.max_payload + _PACKET_OVERHEAD,
             tls_ca=opt.tls_ca,
+            connack_timeout=opt.connack_timeout,
         )
 
     # --- life cycle -------------------------------------------------------------------------

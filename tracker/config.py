@@ -19,6 +19,7 @@ from ingest.pipeline import IngestOptions
 from pak.errors import ConfigError
 from pak.settings import load, setting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD, is_valid_id
+from tracker.alert_settings import AlertSettings
 
 __all__ = ["TrackerSettings", "load_settings"]
 
@@ -73,7 +74,7 @@ def default_client_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackerSettings:
+class TrackerSettings(AlertSettings):
     """Everything ``pak tracker`` can be told."""
 
     mqtt: str = setting("mqtt://127.0.0.1:1883", metavar="URL", check=_check_mqtt,

@@ -16,8 +16,8 @@ import pytest
 from tests import services
 from tests.ingest.procs import TrackerProcess, tracker
 from tests.ingest.publisher import RepublishingPublisher
-from tests.ingest.streams import Message, expected_rows, stream
 from tests.ingest.stores import Store
+from tests.ingest.streams import Message, expected_rows, stream
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 
