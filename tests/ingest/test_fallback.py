@@ -58,7 +58,12 @@ def test_falls_back_to_mqtt_311_and_still_ingests(mqtt311_broker: str) -> None:
         got = threading.Event()
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-311",
                           protocol=mqtt.MQTTv311)
-        pub.on_message = lambda c, u, m: (receipts.append(bytes(m.payload)), got.set())
+
+        def on_receipt(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+            receipts.append(bytes(m.payload))
+            got.set()
+
+        pub.on_message = on_receipt
         port = int(mqtt311_broker.rsplit(":", 1)[1])
         pub.connect("127.0.0.1", port)
         pub.loop_start()
