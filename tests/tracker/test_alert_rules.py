@@ -127,7 +127,7 @@ steps = st.lists(st.tuples(st.floats(0.0, 30.0), st.booleans()), max_size=80)
 
 
 def _run(deb: Debouncer[str], seq: list[tuple[float, bool]]) -> list[tuple[float, str]]:
-    t, out = 0.0, []
+    t, out = 0.0, list[tuple[float, str]]()
     for dt, holds in seq:
         t += dt
         tr = deb.update("k", holds, at(t))
@@ -193,17 +193,20 @@ def test_debouncer_keys_are_independent() -> None:
 
 # --- WindowCount --------------------------------------------------------------------------------
 
-@given(st.lists(st.floats(0, 100), max_size=60), st.integers(1, 5), st.floats(1, 200),
-       st.floats(0, 500))
-def test_window_count_fires_exactly_at_threshold(gaps: list[float], n: int, window: float,
-                                                 cooldown: float) -> None:
-    """Reference model: events since the last fire (outside the cool-down) that lie within
-    the window of the newest one; fires when they number n; quiet for the cool-down after."""
-    wc: WindowCount[str] = WindowCount(threshold=n, window_s=window, cooldown_s=cooldown)
-    t, counted, quiet_until = 0.0, [], -1.0
+@given(st.lists(st.integers(0, 100_000), max_size=60), st.integers(1, 5),
+       st.integers(1000, 200_000), st.integers(0, 500_000))
+def test_window_count_fires_exactly_at_threshold(gaps: list[int], n: int, window: int,
+                                                 cooldown: int) -> None:
+    """Reference model (times in milliseconds): events since the last fire (outside the
+    cool-down) that lie within the window of the newest one; fires when they number n; quiet
+    for the cool-down after."""
+    wc: WindowCount[str] = WindowCount(threshold=n, window_s=window / 1000,
+                                       cooldown_s=cooldown / 1000)
+    t, quiet_until = 0, -1
+    counted: list[int] = []
     for g in gaps:
         t += g
-        fired = wc.add("tag", at(t))
+        fired = wc.add("tag", at(t / 1000))
         if t < quiet_until:
             assert not fired
             continue

@@ -1,0 +1,32 @@
+"""The two storage reads the alert timers make in bulk: the recent history of many tags at once
+(clone checks) and sightings per reader in a window (blind spots).
+
+With several tracker instances each one receives a share of the sightings, so a tag's previous
+pass or a reader's count must come from storage, where every instance's share meets.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable
+from datetime import datetime
+
+from pak.types import Sighting
+from tracker.storage.base import Storage
+
+__all__ = ["reader_counts", "tag_histories"]
+
+
+def tag_histories(storage: Storage, tag_ids: Iterable[str], *, since: datetime,
+                  until: datetime) -> dict[str, list[Sighting]]:
+    """Each tag's sightings with ``since <= first_seen < until``, in ``first_seen`` order."""
+    tags = sorted(set(tag_ids))
+    out: defaultdict[str, list[Sighting]] = defaultdict(list)
+    for tag in tags:
+        out[tag].extend(storage.sightings(tag_id=tag, since=since, until=until))
+    return dict(out)
+
+
+def reader_counts(storage: Storage, *, since: datetime, until: datetime) -> Counter[str]:
+    """Sightings per reader with ``since <= first_seen < until``."""
+    return Counter(s.reader_id for s in storage.iter_sightings(since=since, until=until))
