@@ -21,6 +21,8 @@ from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingest
 from pak.logs import event
 from pak.settings import describe
+from pak.wire import Topics
+from tracker.alerts import AlertEngine
 from tracker.config import TrackerSettings
 from tracker.storage.base import Storage, StorageUnavailable
 
@@ -46,6 +48,7 @@ class TrackerService:
         self._hooks: list[SightingHook] = []
         self._watchlist_hooks: list[WatchlistHook] = []
         self.ingest: Ingest | None = None
+        self.alerts: AlertEngine | None = None
         self._stop = threading.Event()
         self._closed = False
 
@@ -90,10 +93,21 @@ class TrackerService:
             return False
         if s.metrics_port is not None:
             self.metrics.serve(s.metrics_port, s.metrics_addr)
+        if s.alerts:
+            self._start_alerts()
         self.ingest = Ingest(self.storage, s.broker(), s.ingest_options(), hooks=self._hooks,
                              watchlist_hooks=self._watchlist_hooks, metrics=self.metrics)
         self.ingest.start()
         return True
+
+    def _start_alerts(self) -> None:
+        """The alert engine: loaded (watchlist, registry) before the first message arrives,
+        so no sighting passes unchecked; it publishes through this service's connection."""
+        s = self.settings
+        self.alerts = AlertEngine(self.storage, self.publish, topics=Topics(s.topic_root),
+                                  settings=s.alert_settings())
+        self.add_hook(self.alerts)
+        self.alerts.start()
 
     def stop(self) -> bool:
         """Graceful stop; True when everything received was committed and acked."""
@@ -107,6 +121,8 @@ class TrackerService:
             ok = self.ingest.stop(self.settings.shutdown_timeout_s)
             event(log, logging.INFO if ok else logging.WARNING, "tracker_stopped",
                   committed_all=ok, took_s=round(time.monotonic() - t0, 3))
+        if self.alerts is not None:
+            self.alerts.stop()
         self.storage.close()
         return ok
 
