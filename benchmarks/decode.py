@@ -50,8 +50,12 @@ def build_stream(driver: str, *, reads: int, garbage: float, tags_per_round: int
     population = [SimTag(device.random_tag_id(), antenna=rng.randint(1, 4)) for _ in range(64)]
     parts: list[bytes] = []
     frame_bytes = garbage_bytes = made = 0
+    # Readers that only read when asked get the gateway's own start command before each round.
+    start = b"".join(make_driver(driver, model).start_commands())
     while made < reads:
         n = min(tags_per_round, reads - made)
+        if not device.inventory_running:
+            device.on_host_bytes(start, _NOW)
         frames = device.read_frames(rng.sample(population, n), _NOW)
         made += n
         frame_bytes += len(frames)

@@ -9,7 +9,7 @@ from benchmarks import cli
 from benchmarks.decode import build_stream, decode_rate, run
 
 
-@pytest.mark.parametrize("driver", ["chafon", "em4100", "mr7901"])
+@pytest.mark.parametrize("driver", ["r2000", "chafon", "em4100", "mr7901"])
 def test_stream_decodes_completely(driver: str) -> None:
     stream = build_stream(driver, reads=400, garbage=0.1, tags_per_round=4, seed=2)
     assert stream.reads == 400

@@ -267,7 +267,7 @@ def test_non_hex_text_file_is_refused(tmp_path: Path) -> None:
 
 # -- end to end: pak sim reader over a pty -> capture -> pak decode ---------------------------
 
-E2E_DRIVERS = ["chafon", "em4100", "mr7901"]  # TODO r2000 when it lands
+E2E_DRIVERS = ["r2000", "chafon", "em4100", "mr7901"]
 
 
 @pytest.mark.parametrize("driver", E2E_DRIVERS)

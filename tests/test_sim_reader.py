@@ -33,7 +33,7 @@ from tests.simreader import ground_truth, open_port, play_gateway, read_line, si
 
 # Drivers whose device runs on a pty. An MR7901 station dials TCP (its test is below); on a pty
 # it only writes its data reports, which is how captures of it are made.
-PTY_DRIVERS = ["chafon", "em4100", "mr7901"]  # TODO r2000 when it lands
+PTY_DRIVERS = ["r2000", "chafon", "em4100", "mr7901"]
 
 # Tags in each driver's form, written out (not drawn from our own generators).
 TAGS = {
