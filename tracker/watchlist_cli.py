@@ -1,0 +1,226 @@
+"""``pak watchlist``: the stolen-vehicle watchlist in storage, announced to running trackers.
+
+    pak watchlist add TAG --case NO [--reporter WHO] [--note TEXT] [--reported-at WHEN]
+    pak watchlist remove TAG [--case NO] [--status recovered|withdrawn]
+    pak watchlist list [--all] [--json]
+    pak watchlist import FILE.csv
+
+Every command takes ``--db URL`` (default $PAK_DB_URL). Changes are written to storage, to the
+audit log (with the operating-system user), and, given ``--mqtt URL``, announced on
+``{root}/watchlist`` (QoS 1), so every running tracker applies them at once; without
+``--mqtt`` the trackers pick them up at their next periodic reload.
+
+CSV import: a header row naming the columns ``tag_id`` and ``case`` (required), and
+optionally ``reporter``, ``reported_at`` (RFC 3339 or a date) and ``note``. All rows are
+checked first; a file with a bad row changes nothing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from pak.errors import ConfigError
+from pak.timefmt import format_time, utcnow
+from pak.wire import DEFAULT_ROOT, Topics
+from tracker.watchlist import WatchlistError, encode_watchlist_change, normalise_tag
+
+__all__ = ["main"]
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="pak watchlist", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--db", metavar="URL", default=None,
+                        help="storage URL (default: $PAK_DB_URL)")
+    common.add_argument("--mqtt", metavar="URL", default=None,
+                        help="announce changes on this broker (mqtt://host:port)")
+    common.add_argument("--topic-root", default=DEFAULT_ROOT, metavar="ROOT",
+                        help=f"topic root of the wire contract (default: {DEFAULT_ROOT})")
+    sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
+    add = sub.add_parser("add", parents=[common], help="put a stolen tag on the watchlist")
+    add.add_argument("tag", metavar="TAG")
+    add.add_argument("--case", required=True, metavar="NO", help="case number")
+    add.add_argument("--reporter", default=None, help="who reported the theft")
+    add.add_argument("--note", default="", help="free text for the officers")
+    add.add_argument("--reported-at", default=None, metavar="WHEN",
+                     help="when the theft was reported (default: now)")
+    rm = sub.add_parser("remove", parents=[common], help="take a tag off the watchlist")
+    rm.add_argument("tag", metavar="TAG")
+    rm.add_argument("--case", default=None, metavar="NO",
+                    help="only this case (default: every active case of the tag)")
+    rm.add_argument("--status", default="recovered", choices=["recovered", "withdrawn"])
+    ls = sub.add_parser("list", parents=[common], help="show the watchlist")
+    ls.add_argument("--all", action="store_true", help="recovered and withdrawn entries too")
+    ls.add_argument("--json", action="store_true", help="one JSON array")
+    imp = sub.add_parser("import", parents=[common], help="add many tags from a CSV file")
+    imp.add_argument("file", metavar="FILE.csv", type=Path)
+    return p
+
+
+@dataclass(frozen=True, slots=True)
+class _Row:
+    tag_id: str
+    case: str
+    reporter: str | None
+    reported_at: datetime | None
+    note: str
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    from tracker.trail_cli import parse_when
+
+    return parse_when(text, utcnow())
+
+
+def _read_csv(path: Path) -> list[_Row]:
+    try:
+        fh = path.open(newline="", encoding="utf-8-sig")
+    except OSError as e:
+        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
+    rows: list[_Row] = []
+    with fh:
+        reader = csv.DictReader(fh)
+        fields = {f.strip().lower() for f in reader.fieldnames or ()}
+        if not {"tag_id", "case"} <= fields:
+            raise ConfigError(f"{path}: the header must name tag_id and case "
+                              f"(found: {', '.join(sorted(fields)) or 'nothing'})")
+        for n, raw in enumerate(reader, start=2):
+            r = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
+            try:
+                if not r.get("case"):
+                    raise WatchlistError("case is empty")
+                rows.append(_Row(normalise_tag(r.get("tag_id", "")), r["case"],
+                                 r.get("reporter") or None, _when(r.get("reported_at")),
+                                 r.get("note", "")))
+            except (WatchlistError, ConfigError) as e:
+                raise ConfigError(f"{path}, line {n}: {e}") from None
+    return rows
+
+
+class _Announcer:
+    """A short-lived MQTT connection that announces changes (QoS 1, waits for the broker)."""
+
+    def __init__(self, url: str | None, root: str) -> None:
+        self.topic = Topics(root).watchlist
+        self._client: Any = None
+        if url is None:
+            return
+        import paho.mqtt.client as mqtt
+
+        from ingest.broker import BrokerUrl
+
+        b = BrokerUrl.parse(url)
+        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        if b.username:
+            c.username_pw_set(b.username, b.password)
+        if b.tls:
+            c.tls_set()
+        try:
+            c.connect(b.host, b.port, 30)
+        except OSError as e:
+            raise WatchlistError(f"cannot reach the broker {b.redacted()}: {e}") from None
+        c.loop_start()
+        self._client = c
+        self._pending: list[Any] = []
+
+    def announce(self, payload: bytes) -> None:
+        if self._client is not None:
+            self._pending.append(self._client.publish(self.topic, payload, qos=1))
+
+    def close(self) -> None:
+        if self._client is None:
+            return
+        try:
+            for info in self._pending:
+                info.wait_for_publish(10.0)
+                if not info.is_published():
+                    raise WatchlistError("the broker did not confirm the announcement; the "
+                                         "trackers will pick the change up at their next "
+                                         "reload")
+        finally:
+            self._client.disconnect()
+            self._client.loop_stop()
+
+
+def _entry_json(e: Any) -> dict[str, Any]:
+    return {"tag_id": e.tag_id, "case": e.case_no, "reporter": e.reporter,
+            "reported_at": format_time(e.reported_at), "note": e.note, "status": e.status,
+            "changed_at": format_time(e.changed_at)}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
+    url = args.db or os.environ.get("PAK_DB_URL")
+    if not url:
+        raise ConfigError("--db is required (or set PAK_DB_URL)")
+    try:
+        return _run(args, url)
+    except WatchlistError as e:
+        raise ConfigError(str(e)) from None
+
+
+def _run(args: argparse.Namespace, url: str) -> int:
+    from tracker.audit import audit
+    from tracker.storage import open_storage
+
+    rows: list[_Row] = _read_csv(args.file) if args.cmd == "import" else []
+    tag = normalise_tag(args.tag) if args.cmd in ("add", "remove") else ""
+    with open_storage(url) as storage:
+        now = utcnow()
+        if args.cmd == "list":
+            entries = storage.watchlist(status=None if args.all else "active")
+            audit(storage, action="watchlist_list", reason="pak watchlist list",
+                  params={"all": args.all}, at=now)
+            if args.json:
+                print(json.dumps([_entry_json(e) for e in entries], indent=2))
+            else:
+                for e in entries:
+                    print(f"{e.tag_id:<26} {e.case_no:<16} {e.status:<10} "
+                          f"{format_time(e.reported_at)}  {e.reporter or '-':<16} {e.note}")
+                print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
+            return 0
+        ann = _Announcer(args.mqtt, args.topic_root)
+        try:
+            if args.cmd == "add":
+                rows = [_Row(tag, args.case, args.reporter, _when(args.reported_at), args.note)]
+            if args.cmd in ("add", "import"):
+                for r in rows:
+                    e = storage.watchlist_add(r.tag_id, case_no=r.case, reporter=r.reporter,
+                                              reported_at=r.reported_at or now, note=r.note,
+                                              at=now)
+                    audit(storage, action="watchlist_add", reason=f"case {r.case}",
+                          params={"tag_id": r.tag_id, "case": r.case, "reporter": r.reporter,
+                                  "note": r.note, "via": f"pak watchlist {args.cmd}"}, at=now)
+                    ann.announce(encode_watchlist_change(
+                        "add", e.tag_id, now, case=e.case_no, reporter=e.reporter,
+                        note=e.note))
+                print(f"added {len(rows)} tag(s)" + (" and announced" if args.mqtt else ""))
+            else:
+                n = storage.watchlist_remove(tag, status=args.status, at=now,
+                                             case_no=args.case)
+                audit(storage, action="watchlist_remove", reason=args.status,
+                      params={"tag_id": tag, "case": args.case, "changed": n,
+                              "via": "pak watchlist remove"}, at=now)
+                if n == 0:
+                    print(f"{tag}: no active entry" + (f" for case {args.case}"
+                                                       if args.case else ""), file=sys.stderr)
+                    return 1
+                ann.announce(encode_watchlist_change("remove", tag, now, case=args.case,
+                                                     reason=args.status))
+                print(f"{tag}: {n} entr{'y' if n == 1 else 'ies'} {args.status}"
+                      + (" and announced" if args.mqtt else ""))
+        finally:
+            ann.close()
+    return 0
