@@ -278,6 +278,9 @@ class _Session:
         self.gap: float | None = None  # moving average of the gaps between frames
         self.answered = False  # a valid, non-echo frame arrived on this connection
         self.fd = _fileno(port)
+        # Plain reads and writes on the descriptor when it is non-blocking (ttys and sockets
+        # as pyserial opens them): the hot path then costs one select, one read, one write.
+        self.direct = self.fd is not None and not os.get_blocking(self.fd)
         self.ping = driver.ping_command()
 
     def run(self, stop: threading.Event) -> None:
@@ -357,18 +360,36 @@ class _Session:
             ready, _, _ = select.select([self.fd], [], [], _TICK_S)
             if not ready:
                 return b""
-            data = self.port.read(_READ_CHUNK)
-        except _PortErrors as e:
+            # Direct: one system call for the whole burst (pyserial's read() selects again).
+            data = (os.read(self.fd, _READ_CHUNK) if self.direct
+                    else self.port.read(_READ_CHUNK))
+        except (BlockingIOError, InterruptedError):
+            return b""
+        except serial.SerialException as e:  # (an OSError subclass: caught first)
             raise _Dead("port_error", str(e)) from None
+        except OSError as e:  # EIO: a USB adapter pulled; ECONNRESET on a socket
+            raise _Dead("port_error", f"read failed: {e}") from None
         if not data:
-            # Readable yet empty: the peer is gone (pyserial raises for ttys; a socket:// port
-            # raises as well; kept for any handler that does not).
-            raise _Dead("eof", "the port reported end of file")
+            # Readable yet empty: a pty whose master closed, a disconnected tty, a socket
+            # closed by the device server.
+            raise _Dead("eof", "end of file: the device or the far end went away")
         return data
 
     def write(self, data: bytes) -> None:
         if not data:
             return
+        if self.direct:
+            assert self.fd is not None
+            # A command is a few bytes and the kernel buffer is nearly always free: write it
+            # at once; only what does not fit goes through pyserial's timed write.
+            try:
+                data = data[os.write(self.fd, data):]
+            except (BlockingIOError, InterruptedError):
+                pass
+            except OSError as e:
+                raise _Dead("port_error", f"write failed: {e}") from None
+            if not data:
+                return
         try:
             self.port.write(data)
         except _PortErrors as e:
