@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import ClassVar, Literal, Protocol, runtime_checkable
@@ -134,26 +133,46 @@ class StreamDecoder:
     def __init__(self, framer: Framer, max_buffer: int | None = None) -> None:
         self.framer = framer
         self.max_buffer = max_buffer or 4 * framer.max_frame_len
-        self._buf = bytearray()
+        # immutable bytes plus an offset: the framer reads in place, and the leftover is one
+        # slice per feed (this loop runs for every frame a reader sends)
+        self._buf = b""
         self.stats = DecodeStats()
 
     def feed(self, data: bytes) -> list[DecodeItem]:
         """Add bytes; return every frame and rejection now complete, in stream order."""
-        self.stats.bytes_in += len(data)
-        self._buf += data
-        out = list(self._drain())
+        stats = self.stats
+        stats.bytes_in += len(data)
+        buf = self._buf + data if self._buf else bytes(data)
+        decode = self.framer.decode
+        out: list[DecodeItem] = []
+        append = out.append
+        start, end = 0, len(buf)
+        while start < end:
+            consumed, item = decode(buf, start)
+            if item is None:
+                break
+            start += consumed
+            append(item)
+        self._buf = buf[start:] if start else buf
+        frames = stats.frames
+        for item in out:
+            if type(item) is Rejected:
+                stats.rejected[item.reason] += 1
+                stats.rejected_bytes += len(item.data)
+            else:
+                frames[item.kind] += 1
         if len(self._buf) > self.max_buffer:
             # Cannot happen with a correct framer (it rejects what cannot be a frame); kept as
             # the hard bound that protects an unattended box from a misbehaving peer.
-            excess = bytes(self._buf[: len(self._buf) - self.framer.max_frame_len])
-            del self._buf[: len(excess)]
+            cut = len(self._buf) - self.framer.max_frame_len
+            excess, self._buf = self._buf[:cut], self._buf[cut:]
             out.append(self._count(Rejected("overflow", excess)))
         return out
 
     def flush(self) -> list[DecodeItem]:
         """End of stream: return the leftover bytes as a rejection (if any) and reset."""
-        rest = self.framer.flush(bytes(self._buf))
-        self._buf.clear()
+        rest = self.framer.flush(self._buf)
+        self._buf = b""
         return [self._count(rest)] if rest else []
 
     @property
@@ -167,20 +186,6 @@ class StreamDecoder:
         else:
             self.stats.frames[item.kind] += 1
         return item
-
-    def _drain(self) -> Iterator[DecodeItem]:
-        buf = bytes(self._buf)
-        start = 0
-        decode = self.framer.decode
-        end = len(buf)
-        while start < end:
-            consumed, item = decode(buf, start)
-            if item is None:
-                break
-            start += consumed
-            yield self._count(item)
-        if start:
-            del self._buf[:start]
 
 
 class Driver(ABC):
