@@ -16,18 +16,26 @@ Rules, in the order :meth:`R2000Framer.decode` applies them at the front of the 
    and its PC announces exactly the EPC length Len leaves room for; otherwise whatever
    :func:`~.frames.parse_reply` makes of (Cmd, Len); a frame equal to one of our own commands
    is a :class:`~.frames.Command` (an RS-485 echo). Unknown commands come out as ``raw``.
-4. An incomplete frame is waited for when its head is plausible: a (Cmd, Len) shape the
-   driver knows, or a tag command whose PC confirms its Len. A head that is not (a stray 0xA0
-   followed by noise, or a corrupted Len) is dropped as ``bad_length`` as soon as a later 0xA0
-   starts a plausible head or a complete, checksum-valid frame: a command-driven reader
-   goes quiet after its round's summary until we answer it, so waiting for the rest of a
-   255-byte "frame" that never comes would stall the link. A complete, checksum-valid frame
-   of unknown shape that has such a head inside it gets the same treatment (one time in 256
-   noise passes the checksum).
+4. An incomplete frame whose head is not plausible (a stray 0xA0 followed by noise, or a
+   corrupted Len) is dropped as ``bad_length`` as soon as a later 0xA0 starts a plausible
+   head or a complete, checksum-valid frame. Plausible: a (Cmd, Len) shape the driver knows,
+   or a tag command whose PC confirms its Len. Why not wait: a command-driven reader goes
+   quiet after its round's summary until we answer it, so waiting for the rest of a 255-byte
+   "frame" that never comes would stall the link. A complete, checksum-valid frame of unknown
+   shape with such a head inside it gets the same treatment (noise passes the checksum one
+   time in 256).
+5. An incomplete frame with a plausible head is waited for, unless a complete, valid,
+   plausible frame follows it and nothing after that frame waits for more bytes: the reader
+   has gone quiet, and the head is a frame that lost bytes on the way (a UART overrun);
+   dropped as ``truncated``. So a frame cut short just before a round's summary costs that
+   frame, not the link's next seconds.
+6. On the command side (a simulated reader) an incomplete command gives way to any complete
+   command behind it: hosts send whole commands.
 
-A plausible head is still trusted until its frame is complete: a real frame whose EPC happens
-to contain valid frame bytes is never cut on them. What the 8-bit checksum cannot catch, a
-frame that lost bytes in transit yet sums to 0 one time in 256, no framer can.
+The price of rule 5: a tag whose EPC holds a whole valid frame (someone would have to write it
+there) can lose its read when the link delivers the frame in pieces cut right after the
+embedded one; an EPC that merely contains 0xA0 bytes cannot. What the 8-bit checksum cannot
+catch, a frame that lost bytes in transit yet sums to 0 one time in 256, no framer can.
 """
 
 from __future__ import annotations
@@ -37,7 +45,7 @@ from typing import Literal
 from zlib import adler32
 
 from gateway.drivers.base import DecodeItem, Framer, Rejected
-from gateway.drivers.r2000.codes import CMD_NAMES, HEAD, MAX_LEN, MIN_LEN, TAG_CMDS
+from gateway.drivers.r2000.codes import HEAD, MAX_LEN, MIN_LEN, TAG_CMDS
 from gateway.drivers.r2000.fastbuild import frozen_builder
 from gateway.drivers.r2000.frames import (
     REPLY_SHAPES,
@@ -58,7 +66,6 @@ _TAG_CMD = tuple(c in TAG_CMDS for c in range(256))
 _NO_TAG_CMD = (False,) * 256
 #: A tag frame's Len by the PC word's high byte: 7 + (PC >> 11) * 2.
 _TAG_LEN = tuple(7 + (b >> 3) * 2 for b in range(256))
-_KNOWN_CMD = tuple(c in CMD_NAMES for c in range(256))
 _new_tag = frozen_builder(TagFrame)
 
 
@@ -108,7 +115,7 @@ class R2000Framer(Framer):
             return self._resync(buf, pos, end, "bad_length")
         stop = pos + length + 2
         if stop > end:
-            return self._incomplete(buf, pos, end, length)
+            return self._incomplete(buf, pos, end)
         raw = buf[pos:stop]
         if adler32(raw, 0) & 0xFF:
             return self._resync(buf, pos, end, "bad_checksum")
@@ -140,8 +147,6 @@ class R2000Framer(Framer):
         if pos + 4 > end:
             return None
         length = buf[pos + 1]
-        if self._commands:
-            return _KNOWN_CMD[buf[pos + 3]]
         shape = REPLY_SHAPES[buf[pos + 3] << 8 | length]
         if shape & SHAPE_KNOWN:
             return True
@@ -151,23 +156,61 @@ class R2000Framer(Framer):
             return length == ((buf[pos + 5] >> 3) << 1) + 7
         return False
 
-    def _incomplete(self, buf: bytes, pos: int, end: int,
-                    length: int) -> tuple[int, DecodeItem | None]:
-        if self._head_verdict(buf, pos, end) is not False:
-            return 0, None  # plausible (or not yet known): wait for the rest
-        # Not a head we know: give up on it as soon as something better follows.
+    def _incomplete(self, buf: bytes, pos: int, end: int) -> tuple[int, DecodeItem | None]:
+        """The frame at ``pos`` is not all in: wait for it, or drop it (rule 4)."""
+        if self._commands:
+            # A host sends whole commands one at a time: a complete command behind an
+            # incomplete one proves the first is noise, whatever it looks like.
+            q = buf.find(HEAD, pos + 1)
+            while q >= 0:
+                if self._valid_at(buf, q, end):
+                    return q - pos, Rejected("bad_length", buf[pos:q])
+                q = buf.find(HEAD, q + 1)
+            return 0, None
+        verdict = self._head_verdict(buf, pos, end)
+        if verdict is None:
+            return 0, None  # too few bytes to judge: wait
+        if verdict:
+            return self._unfinished(buf, pos, end)
         q = buf.find(HEAD, pos + 1)
         while q >= 0:
             if self._valid_at(buf, q, end):
                 return q - pos, Rejected("bad_length", buf[pos:q])
-            verdict = self._head_verdict(buf, q, end) if q + 1 < end and \
-                buf[q + 1] >= MIN_LEN else False
-            if verdict:
-                return q - pos, Rejected("bad_length", buf[pos:q])
-            if verdict is None:
-                break  # too few bytes to judge this one yet
+            if q + 1 < end and buf[q + 1] >= MIN_LEN:
+                verdict = self._head_verdict(buf, q, end)
+                if verdict:
+                    return q - pos, Rejected("bad_length", buf[pos:q])
+                if verdict is None:
+                    break  # too few bytes to judge this one yet: wait
             q = buf.find(HEAD, q + 1)
         return 0, None
+
+    def _unfinished(self, buf: bytes, pos: int, end: int) -> tuple[int, Rejected | None]:
+        """A plausible frame at ``pos`` is not all in. Wait for it, unless the first complete
+        frame behind it (checksum-valid, plausible) and everything after that frame leave
+        nothing to wait for: then the reader has said all it will say for now, and the head
+        is a frame that lost bytes on the way."""
+        q = buf.find(HEAD, pos + 1)
+        while q >= 0:
+            if self._valid_at(buf, q, end) and self._head_verdict(buf, q, end):
+                if self._settled(buf, q + buf[q + 1] + 2, end):
+                    return q - pos, Rejected("truncated", buf[pos:q])
+                return 0, None
+            q = buf.find(HEAD, q + 1)
+        return 0, None
+
+    def _settled(self, buf: bytes, q: int, end: int) -> bool:
+        """Whether ``buf[q:end]`` holds only complete, checksum-valid frames and bytes that
+        cannot start one: nothing there waits for more bytes."""
+        while q < end:
+            if buf[q] != HEAD:
+                q = buf.find(HEAD, q)
+                if q < 0:
+                    return True
+            if not self._valid_at(buf, q, end):
+                return False
+            q += buf[q + 1] + 2
+        return True
 
     def _valid_at(self, buf: bytes, q: int, end: int) -> bool:
         """Whether a complete, checksum-valid frame starts at ``q``."""

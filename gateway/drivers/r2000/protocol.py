@@ -239,15 +239,15 @@ class R2000Driver(Driver):
         """``frame`` (the kind), the decoded fields (bytes as hex, command codes with their
         manual names, antennas also 1-based), and ``raw``."""
         out: dict[str, object] = {"frame": frame.kind}
-        for f in fields(frame):  # type: ignore[arg-type]
-            if f.name == "raw":
-                continue
-            value = getattr(frame, f.name)
+        names = getattr(frame, "FIELDS", None) or [
+            f.name for f in fields(frame) if f.name != "raw"]  # type: ignore[arg-type]
+        for name in names:
+            value = getattr(frame, name)
             if isinstance(value, bytes):
                 value = value.hex().upper()
             elif isinstance(value, tuple):
                 value = list(value)
-            out[f.name] = value
+            out[name] = value
         cmd = getattr(frame, "cmd", None)
         if isinstance(cmd, int):
             out["cmd"] = f"0x{cmd:02X}"
