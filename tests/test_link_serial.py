@@ -357,14 +357,16 @@ def test_a_lost_final_frame_costs_half_a_second_not_a_ping_interval(tmp_path: Pa
     assert s["pings"] == 1 and s["rearms"] == 1 and s["reconnects"] == 0
 
 
-def test_every_intact_read_of_a_faulty_line_arrives(tmp_path: Path) -> None:
+@pytest.mark.parametrize("driver", ["chafon", "r2000"])
+def test_every_intact_read_of_a_faulty_line_arrives(tmp_path: Path, driver: str) -> None:
     """``pak sim reader`` with corrupted, garbled, shortened, chunked and echoed frames: the
     link delivers exactly the reads whose frames arrived intact (the simulator's ground
-    truth), however often a damaged final frame stalls the request-response loop."""
+    truth), however often a damaged final frame (Chafon's last reply, the R2000's round
+    summary) stalls the loop of inventories."""
     link_path = tmp_path / "faulty"
     truth = tmp_path / "sent.jsonl"
     sim = subprocess.Popen(
-        [sys.executable, "-m", "pak.cli", "sim", "reader", "--driver", "chafon",
+        [sys.executable, "-m", "pak.cli", "sim", "reader", "--driver", driver,
          "--link", str(link_path), "--random", "20", "--rate", "200", "--count", "80",
          "--corrupt", "0.05", "--garbage", "0.1", "--drop", "0.03", "--chunk", "--echo",
          "--seed", "11", "--log-sent", str(truth), "--log-level", "warning"],
@@ -372,7 +374,9 @@ def test_every_intact_read_of_a_faulty_line_arrives(tmp_path: Path) -> None:
     sink = Reads()
     try:
         assert sim.stdout is not None and sim.stdout.readline().startswith("/dev/")
-        link = chafon_link(str(link_path), sink, watchdog_s=2.0, ping_every_s=0.3)
+        link = SerialLink(str(link_path), lambda: make_driver(driver), baud=115200,
+                          reader_id="rd-17", sink=sink, watchdog_s=2.0, ping_every_s=0.3,
+                          backoff_initial_s=0.05, backoff_max_s=0.2)
         with running(link):
             sim.wait(20)  # --count reached: the simulator exits
             time.sleep(0.2)
