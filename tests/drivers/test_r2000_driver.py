@@ -13,6 +13,7 @@ from firmware_sim.devices import SimTag, device_class
 from firmware_sim.devices.r2000 import R2000Device
 from gateway.drivers import driver_class, make_driver
 from gateway.drivers.base import Rejected, StreamDecoder
+from gateway.drivers.r2000 import protocol
 from gateway.drivers.r2000.frames import (
     AntennaMissing,
     Command,
@@ -64,6 +65,15 @@ def test_readme_tag_frame_as_a_tag_read() -> None:
         driver="r2000", tag_id="E200301666130121155074EF", tag_kind="epc", raw=README_TAG,
         antenna=1, rssi_dbm=-61, rssi_raw=0x45, frequency_mhz=865.5, pc=0x3000)]
     assert d.replies(frame, NOW) == [] and not d.is_echo(frame)
+
+
+def test_reads_through_the_tagread_constructor_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The fallback for a changed TagRead type makes the very same reads.
+    d = R2000Driver()
+    [frame] = decode(d, README_TAG)
+    fast = d.reads(frame)
+    monkeypatch.setattr(protocol, "_FAST_TAGREAD", False)
+    assert d.reads(frame) == fast and type(fast[0]) is TagRead
 
 
 def test_eight_port_antenna_and_rssi() -> None:

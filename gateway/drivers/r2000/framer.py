@@ -46,14 +46,13 @@ from zlib import adler32
 
 from gateway.drivers.base import DecodeItem, Framer, Rejected
 from gateway.drivers.r2000.codes import HEAD, MAX_LEN, MIN_LEN, TAG_CMDS
-from gateway.drivers.r2000.fastbuild import frozen_builder
 from gateway.drivers.r2000.frames import (
     REPLY_SHAPES,
     SHAPE_KNOWN,
     SHAPE_TAG,
-    TagFrame,
     parse_command,
     parse_reply,
+    trusted_tag_frame,
 )
 
 __all__ = ["Direction", "R2000Framer", "frame_sum_ok"]
@@ -66,7 +65,6 @@ _TAG_CMD = tuple(c in TAG_CMDS for c in range(256))
 _NO_TAG_CMD = (False,) * 256
 #: A tag frame's Len by the PC word's high byte: 7 + (PC >> 11) * 2.
 _TAG_LEN = tuple(7 + (b >> 3) * 2 for b in range(256))
-_new_tag = frozen_builder(TagFrame)
 
 
 def frame_sum_ok(frame: bytes) -> bool:
@@ -119,10 +117,10 @@ class R2000Framer(Framer):
         raw = buf[pos:stop]
         if adler32(raw, 0) & 0xFF:
             return self._resync(buf, pos, end, "bad_checksum")
-        # The hot path: a tag frame (checked here rather than in parse_reply, and built
-        # with the fast builder, since a busy reader sends little else).
+        # The hot path: a tag frame (recognised here rather than in parse_reply, and built
+        # without repeating the checks just made, since a busy reader sends little else).
         if self._tag_cmd[raw[3]] and length == _TAG_LEN[raw[5]]:
-            return length + 2, _new_tag(raw)
+            return length + 2, trusted_tag_frame(raw)
         if self._commands or raw in self.echoes:
             return length + 2, parse_command(raw)
         frame = parse_reply(raw)
@@ -157,7 +155,7 @@ class R2000Framer(Framer):
         return False
 
     def _incomplete(self, buf: bytes, pos: int, end: int) -> tuple[int, DecodeItem | None]:
-        """The frame at ``pos`` is not all in: wait for it, or drop it (rule 4)."""
+        """The frame at ``pos`` is not all in: wait for it, or drop it (rules 4-6)."""
         if self._commands:
             # A host sends whole commands one at a time: a complete command behind an
             # incomplete one proves the first is noise, whatever it looks like.

@@ -134,9 +134,7 @@ _FAST_TAGREAD = TagRead._fields == _TAGREAD_FIELDS
 _tuple_new = tuple.__new__
 
 
-def _read(values: tuple[object, ...]) -> TagRead:
-    if _FAST_TAGREAD:
-        return _tuple_new(TagRead, values)
+def _slow_read(values: tuple[object, ...]) -> TagRead:
     return TagRead(**dict(zip(_TAGREAD_FIELDS, values, strict=True)))  # type: ignore[arg-type]
 
 
@@ -233,7 +231,7 @@ class R2000Driver(Driver):
                   (raw[5] << 8) | raw[6])
         if _FAST_TAGREAD:
             return [_tuple_new(TagRead, values)]
-        return [_read(values)]
+        return [_slow_read(values)]
 
     def frame_json(self, frame: Frame) -> dict[str, object]:
         """``frame`` (the kind), the decoded fields (bytes as hex, command codes with their
