@@ -131,6 +131,10 @@ def build_parser(cls: type, prog: str, description: str,
         if f.metadata.get("metavar"):
             kw["metavar"] = f.metadata["metavar"]
         if base is bool:
+            # --x / --no-x: a field named no_x would make "--no-x" mean x=False's opposite
+            if _flag(f).startswith("--no-"):
+                raise TypeError(f"boolean setting {f.name}: name it positively "
+                                f"(argparse derives its --no- form)")
             p.add_argument(_flag(f), action=argparse.BooleanOptionalAction, **kw)
         elif f.metadata.get("repeat"):
             p.add_argument(_flag(f), action="append", **kw)

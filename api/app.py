@@ -1,0 +1,118 @@
+"""The API application, built in :func:`create_app`: nothing is opened at import time."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from importlib import resources
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
+from fastapi.staticfiles import StaticFiles
+
+from api.alert_hub import AlertHub
+from api.auth import TokenBook
+from api.routers import alerts, readers, system, tags, watchlist
+from api.settings import ApiSettings
+from pak.logs import event
+from pak.wire import Topics
+from tracker.storage import open_storage
+from tracker.storage.base import Storage, StorageUnavailable
+
+__all__ = ["create_app"]
+
+log = logging.getLogger("pak.api")
+
+
+def _announcer(settings: ApiSettings) -> tuple[Callable[[bytes], None], Callable[[], None]]:
+    """A long-lived MQTT client for watchlist announcements (QoS 1; paho queues while the
+    broker is away and the trackers' periodic reload heals anything lost)."""
+    from urllib.parse import urlsplit
+
+    import paho.mqtt.client as mqtt
+
+    assert settings.mqtt
+    u = urlsplit(settings.mqtt)
+    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+                    protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
+    if u.username:
+        c.username_pw_set(u.username, u.password)
+    c.connect_async(u.hostname or "127.0.0.1", u.port or 1883)
+    c.loop_start()
+    topic = Topics(settings.topic_root).watchlist
+
+    def announce(payload: bytes) -> None:
+        c.publish(topic, payload, qos=1)
+
+    def close() -> None:
+        c.disconnect()
+        c.loop_stop()
+
+    return announce, close
+
+
+def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> FastAPI:
+    """Build the API for ``settings``. ``storage`` may be given (tests); otherwise it is opened
+    from ``settings.db`` when the app starts and closed when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        own = storage is None
+        app.state.storage = storage or open_storage(settings.db)
+        if own:
+            app.state.storage.migrate()
+        closer = None
+        if settings.mqtt:
+            app.state.announcer, closer = _announcer(settings)
+        await app.state.alert_hub.start()
+        event(log, logging.INFO, "api_started", db=settings.db.split("@")[-1],
+              auth="tokens" if app.state.tokens else "none (loopback)")
+        try:
+            yield
+        finally:
+            await app.state.alert_hub.stop()
+            if closer:
+                closer()
+            if own:
+                app.state.storage.close()
+
+    app = FastAPI(title="pak API", version="1", lifespan=lifespan,
+                  description="Trails, who passed here, live alerts and the watchlist. "
+                  "Every query about movements needs a reason and is audited.")
+    app.state.settings = settings
+    app.state.tokens = TokenBook.load(settings.tokens_file) if settings.tokens_file else None
+    app.state.alert_hub = AlertHub(settings.mqtt, settings.topic_root,
+                                   protocol=settings.mqtt_protocol)
+    app.state.announcer = None
+    app.state.stats_cache = {}
+    for r in (readers.router, tags.router, alerts.router, watchlist.router, system.router):
+        app.include_router(r)
+
+    static = resources.files("api").joinpath("static")
+    app.mount("/static", StaticFiles(directory=str(static)), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def index() -> FileResponse:
+        return FileResponse(str(static.joinpath("index.html")))
+
+    @app.get("/console", include_in_schema=False)
+    def console() -> RedirectResponse:
+        return RedirectResponse("/")
+
+    @app.exception_handler(StorageUnavailable)
+    async def unavailable(_request: Request, exc: StorageUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503,
+                            headers={"Retry-After": "5"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        # one readable line per problem: "query.since: Field required"
+        problems: list[dict[str, Any]] = [
+            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
+            for e in exc.errors()]
+        return JSONResponse({"detail": problems}, status_code=422)
+
+    return app

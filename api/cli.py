@@ -1,0 +1,33 @@
+"""``pak api``: serve the HTTP API and the web console with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from api.settings import ApiSettings
+from pak.logs import setup_logging
+from pak.settings import load
+
+__all__ = ["main"]
+
+EPILOG = """examples:
+  pak api --db sqlite:///pak.sqlite3 --no-auth
+  pak api --db postgresql://pak@db/pak --mqtt mqtt://broker:1883 --host 0.0.0.0 \\
+          --tokens-file /etc/pak/api-tokens
+
+Tokens file: one line per user, 'TOKEN USER [ROLE]' (officer, analyst, admin).
+Clients send 'Authorization: Bearer TOKEN'. Queries about movements need ?reason=... and are
+written to the audit log with the user."""
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    settings, _ = load(ApiSettings, "api", argv, prog="pak api",
+                       description="HTTP API and web console of pak.", epilog=EPILOG)
+    setup_logging(settings.log_level, settings.log_format)
+    import uvicorn
+
+    from api.app import create_app
+
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
+                log_level=settings.log_level, access_log=False)
+    return 0

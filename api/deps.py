@@ -1,0 +1,99 @@
+"""Dependencies shared by the routers, as ``Annotated`` aliases: the storage, who is asking,
+and the audit of queries about people's movements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import Depends, HTTPException, Query, Request, status
+
+from api.auth import Principal, TokenBook
+from api.settings import ApiSettings
+from pak.timefmt import utcnow
+from tracker.storage.base import Storage
+
+__all__ = ["AuditDep", "Auditor", "PrincipalDep", "SettingsDep", "StorageDep", "Window"]
+
+
+def get_storage(request: Request) -> Storage:
+    storage: Storage = request.app.state.storage
+    return storage
+
+
+def get_settings(request: Request) -> ApiSettings:
+    settings: ApiSettings = request.app.state.settings
+    return settings
+
+
+def get_principal(request: Request) -> Principal:
+    book: TokenBook | None = request.app.state.tokens
+    if book is None:  # --no-auth, loopback only (refused otherwise by ApiSettings)
+        return Principal("local", "admin")
+    header = request.headers.get("authorization", "")
+    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
+    # EventSource cannot send headers: the live feed passes its token as a query parameter
+    token = token or request.query_params.get("access_token", "")
+    who = book.lookup(token) if token else None
+    if who is None:
+        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown API token",
+                            headers={"WWW-Authenticate": "Bearer"})
+    return who
+
+
+StorageDep = Annotated[Storage, Depends(get_storage)]
+SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
+PrincipalDep = Annotated[Principal, Depends(get_principal)]
+
+
+@dataclass
+class Auditor:
+    """Records one query or change: who, what, why, with which parameters."""
+
+    storage: Storage
+    principal: Principal
+    reason: str
+
+    def __call__(self, action: str, **params: Any) -> None:
+        clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in params.items()}
+        self.storage.append_audit(actor=self.principal.user, action=action, reason=self.reason,
+                                  params=clean, at=utcnow())
+
+
+def get_auditor(storage: StorageDep, principal: PrincipalDep,
+                reason: Annotated[str, Query(min_length=3, max_length=500,
+                                             description="why this query is made (audited), "
+                                             "e.g. a case number")]) -> Auditor:
+    return Auditor(storage, principal, reason.strip())
+
+
+AuditDep = Annotated[Auditor, Depends(get_auditor)]
+
+
+@dataclass(frozen=True)
+class Window:
+    since: datetime
+    until: datetime
+
+
+MAX_WINDOW_DAYS = 92
+
+
+def get_window(
+    since: Annotated[datetime, Query(description="start, RFC 3339 with zone (inclusive)")],
+    until: Annotated[datetime | None, Query(description="end, RFC 3339 with zone "
+                                            "(exclusive; default now)")] = None,
+) -> Window:
+    end = until or utcnow()
+    for name, t in (("since", since), ("until", end)):
+        if t.tzinfo is None:
+            raise HTTPException(422, f"{name}: a time zone is required (e.g. Z or +08:00)")
+    if end <= since:
+        raise HTTPException(422, "until must be after since")
+    if (end - since).days > MAX_WINDOW_DAYS:
+        raise HTTPException(422, f"window longer than {MAX_WINDOW_DAYS} days")
+    return Window(since, end)
+
+
+WindowDep = Annotated[Window, Depends(get_window)]

@@ -1,0 +1,91 @@
+"""Alerts: the list, one alert, its lifecycle, and the live feed (server-sent events)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Annotated, Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, Field
+
+from api.deps import PrincipalDep, StorageDep
+from api.serialize import alert_json
+from pak.timefmt import utcnow
+from tracker.storage.base import NotFound
+
+router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+
+Status = Literal["new", "acknowledged", "dispatched", "closed"]
+# an alert moves forward only; "closed" may be reached from any step
+_NEXT: dict[str, set[str]] = {
+    "new": {"acknowledged", "dispatched", "closed"},
+    "acknowledged": {"dispatched", "closed"},
+    "dispatched": {"closed"},
+    "closed": set(),
+}
+
+
+class StatusChange(BaseModel):
+    status: Status
+    note: str | None = Field(None, max_length=2000)
+
+
+@router.get("")
+def list_alerts(storage: StorageDep, _who: PrincipalDep,
+                status: Annotated[list[Status] | None, Query()] = None,
+                kind: str | None = None, tag_id: str | None = None,
+                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
+    return [alert_json(a) for a in storage.alerts(status=status, kind=kind, tag_id=tag_id,
+                                                  limit=limit)]
+
+
+@router.get("/stream")
+async def stream(request: Request, _who: PrincipalDep) -> StreamingResponse:
+    """Live alerts as server-sent events (``event: alert``), with a comment every 15 s so
+    proxies keep the connection open."""
+    hub = request.app.state.alert_hub
+
+    async def events() -> AsyncIterator[bytes]:
+        yield b": connected\n\n"
+        feed = hub.subscribe().__aiter__()
+        while not await request.is_disconnected():
+            try:
+                alert = await asyncio.wait_for(feed.__anext__(), timeout=15)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            yield b"event: alert\nid: " + str(alert.get("alert_id", "")).encode() + \
+                b"\ndata: " + orjson.dumps(alert) + b"\n\n"
+
+    return StreamingResponse(events(), media_type="text/event-stream",
+                             headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
+
+
+@router.get("/{alert_id}")
+def get_alert(alert_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
+    a = storage.get_alert(alert_id)
+    if a is None:
+        raise HTTPException(404, f"unknown alert {alert_id!r}")
+    return alert_json(a)
+
+
+@router.post("/{alert_id}/status")
+def change_status(alert_id: str, change: StatusChange, request: Request, storage: StorageDep,
+                  who: PrincipalDep) -> dict[str, Any]:
+    """Move an alert along new -> acknowledged -> dispatched -> closed (who and when kept)."""
+    current = storage.get_alert(alert_id)
+    if current is None:
+        raise HTTPException(404, f"unknown alert {alert_id!r}")
+    if change.status not in _NEXT[current.status]:
+        raise HTTPException(409, f"alert is {current.status}; it cannot become {change.status}")
+    try:
+        updated = storage.set_alert_status(alert_id, change.status, actor=who.user,
+                                           at=utcnow(), note=change.note)
+    except NotFound:
+        raise HTTPException(404, f"unknown alert {alert_id!r}") from None
+    out = alert_json(updated)
+    request.app.state.alert_hub.publish_local(out)
+    return out

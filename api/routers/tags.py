@@ -1,0 +1,56 @@
+"""One tag: its trail (JSON or GeoJSON) and the tags seen travelling with it."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, HTTPException, Path, Query
+
+from api.deps import AuditDep, SettingsDep, StorageDep, WindowDep
+from tracker.queries import readers_for, seen_together, trail
+from tracker.trails import trail_geojson, trail_json
+
+router = APIRouter(prefix="/api/tags", tags=["tags"])
+
+_TAG = re.compile(r"[0-9A-Fa-f]{2,64}")
+TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64)]
+
+
+def _tag(tag_id: str) -> str:
+    if not _TAG.fullmatch(tag_id):
+        raise HTTPException(422, "tag_id: hex digits only (e.g. E200301666130121155074EF)")
+    return tag_id.upper()
+
+
+@router.get("/{tag_id}/trail")
+def get_trail(tag_id: TagPath, storage: StorageDep, settings: SettingsDep, window: WindowDep,
+              audit: AuditDep,
+              format: Annotated[Literal["json", "geojson"], Query()] = "json") -> dict[str, Any]:
+    """The tag's trail: passes in time order, trips split at gaps, hops with distance, speed
+    and heading; implausible hops flagged (audited)."""
+    tag = _tag(tag_id)
+    audit("trail", tag_id=tag, since=window.since, until=window.until, format=format)
+    t = trail(storage, tag_id=tag, since=window.since, until=window.until,
+              trip_gap=timedelta(seconds=settings.trip_gap_s),
+              max_speed_kmh=settings.max_speed_kmh)
+    if format == "geojson":
+        return trail_geojson(t, readers_for(storage, [p.reader_id for p in t.passes]))
+    return trail_json(t)
+
+
+@router.get("/{tag_id}/companions")
+def companions(tag_id: TagPath, storage: StorageDep, window: WindowDep, audit: AuditDep,
+               within_s: Annotated[float, Query(gt=0, le=600)] = 30.0,
+               min_times: Annotated[int, Query(ge=2, le=100)] = 2) -> list[dict[str, Any]]:
+    """Tags that passed the same readers within seconds of this one, more than once (audited)."""
+    tag = _tag(tag_id)
+    audit("seen_together", tag_id=tag, since=window.since, until=window.until,
+          within_s=within_s, min_times=min_times)
+    out = seen_together(storage, tag_id=tag, since=window.since, until=window.until,
+                        within_s=within_s, min_times=min_times)
+    return [{"tag_id": c.tag_id, "times": c.times, "readers": list(c.readers),
+             "occasions": [{"reader_id": o.reader_id, "tag_at": o.tag_at.isoformat(),
+                            "other_at": o.other_at.isoformat(), "delta_s": o.delta_s}
+                           for o in c.occasions]} for c in out]

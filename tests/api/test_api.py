@@ -1,0 +1,174 @@
+"""The HTTP API over real SQLite storage: auth, audit, validation, trails, who passed here,
+alerts lifecycle, watchlist. The live feed runs through a real server and broker in
+test_api_live.py."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.settings import ApiSettings
+from pak.errors import ConfigError
+from pak.types import Sighting, SightingId
+from tracker.storage import open_storage
+from tracker.storage.base import Alert, Storage
+from tracker.storage.records import Reader, Vehicle
+
+T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
+OFFICER = "officer-token-0123456789"
+ANALYST = "analyst-token-0123456789"
+TAG = "E200301666130121155074EF"
+
+
+def sighting(seq: int, reader: str, at_s: float, tag: str = TAG) -> Sighting:
+    t = T0 + timedelta(seconds=at_s)
+    return Sighting("gw-1", "sp1", seq, "closed", tag, "epc", reader, t,
+                    t + timedelta(seconds=4), 5, antennas=(1, 3))
+
+
+@pytest.fixture
+def storage(tmp_path: Path) -> Iterator[Storage]:
+    st = open_storage(f"sqlite:///{tmp_path / 'api.sqlite3'}")
+    st.migrate()
+    st.upsert_readers([Reader("rd-a", "North Gate", 30.0, 120.0),
+                       Reader("rd-b", "Bridge", 30.0, 120.01),
+                       Reader("rd-c", "Market", 30.0, 120.02)])
+    st.upsert_vehicles([Vehicle("v1", "浙A·12345", "Li", "e-bike", "red")])
+    st.assign_tag(TAG, "v1", at=T0 - timedelta(days=30))
+    st.write_batch([sighting(1, "rd-a", 0), sighting(2, "rd-b", 60), sighting(3, "rd-c", 120),
+                    sighting(4, "rd-a", 2, tag="AABBCCDD"), sighting(5, "rd-b", 63, tag="AABBCCDD"),
+                    sighting(6, "rd-c", 3600)])
+    st.upsert_alerts([Alert("stolen_hit:gw-1:sp1:2", "stolen_hit", T0 + timedelta(seconds=60),
+                            tag_id=TAG, reader_id="rd-b", gateway_id="gw-1",
+                            sighting=SightingId("gw-1", "sp1", 2), detail={"case": "C-1"})])
+    yield st
+    st.close()
+
+
+@pytest.fixture
+def client(storage: Storage, tmp_path: Path) -> Iterator[TestClient]:
+    tokens = tmp_path / "tokens"
+    tokens.write_text(f"{OFFICER} wang officer\n{ANALYST} zhao analyst\n# comment\n")
+    settings = ApiSettings(db="sqlite:///unused", tokens_file=tokens)
+    with TestClient(create_app(settings, storage=storage)) as c:
+        c.headers["Authorization"] = f"Bearer {OFFICER}"
+        yield c
+
+
+WINDOW = {"since": "2026-11-28T05:00:00Z", "until": "2026-11-28T08:00:00Z"}
+
+
+def test_tokens_required(client: TestClient) -> None:
+    r = client.get("/api/readers", headers={"Authorization": "Bearer nope"})
+    assert r.status_code == 401
+    assert client.get("/api/me").json() == {"user": "wang", "role": "officer"}
+
+
+def test_insecure_settings_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="tokens_file"):
+        ApiSettings(db="sqlite:///x")
+    with pytest.raises(ConfigError, match="loopback"):
+        ApiSettings(db="sqlite:///x", auth=False, host="0.0.0.0")
+
+
+def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> None:
+    r = client.get(f"/api/tags/{TAG}/trail", params=WINDOW)
+    assert r.status_code == 422 and "reason" in r.text  # no reason, no query
+    r = client.get(f"/api/tags/{TAG.lower()}/trail", params={**WINDOW, "reason": "case C-1"})
+    assert r.status_code == 200, r.text
+    trail = r.json()
+    assert [len(t["passes"]) for t in trail["trips"]] == [3, 1]  # 56 min gap splits the trip
+    hop = trail["trips"][0]["hops"][0]
+    assert hop["from"] == "rd-a" and hop["to"] == "rd-b" and hop["travel_s"] == 56.0
+    assert hop["distance_m"] == pytest.approx(963.2, abs=1) and not hop["implausible"]
+    audit = storage.audit_log(action="trail")
+    assert len(audit) == 1 and audit[0].actor == "wang" and audit[0].reason == "case C-1"
+    assert audit[0].params["tag_id"] == TAG
+    gj = client.get(f"/api/tags/{TAG}/trail",
+                    params={**WINDOW, "reason": "case C-1", "format": "geojson"}).json()
+    assert gj["type"] == "FeatureCollection"
+
+
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"since": "2026-11-28T05:00:00", "reason": "x-1"}, "time zone"),
+        ({"since": "2026-11-28T08:00:00Z", "until": "2026-11-28T07:00:00Z", "reason": "x-1"},
+         "after since"),
+        ({"since": "2026-01-01T00:00:00Z", "until": "2026-11-28T00:00:00Z", "reason": "x-1"},
+         "longer than"),
+        ({"since": "yesterday", "reason": "x-1"}, "since"),
+        ({"since": "2026-11-20T05:00:00Z", "reason": "x"}, "reason"),
+    ],
+)
+def test_bad_parameters_get_4xx_with_message(client: TestClient, params: dict[str, str],
+                                             needle: str) -> None:
+    r = client.get(f"/api/tags/{TAG}/trail", params=params)
+    assert r.status_code == 422
+    assert needle in r.text
+    assert client.get("/api/tags/XYZ!/trail",
+                      params={**WINDOW, "reason": "case"}).status_code in (404, 422)
+
+
+def test_who_passed_here(client: TestClient) -> None:
+    r = client.get("/api/readers/rd-b/passes",
+                   params={**WINDOW, "reason": "robbery at the bridge"})
+    assert r.status_code == 200
+    rows = r.json()["passes"]
+    assert [p["tag_id"] for p in rows] == [TAG, "AABBCCDD"]
+    assert rows[0]["direction"] == {"from": "E", "towards": "W", "heading_deg": 270.0}
+    r = client.get("/api/passes", params={**WINDOW, "reason": "two readers",
+                                          "reader": ["rd-a", "rd-c"]})
+    assert len(r.json()["passes"]) == 4
+    assert client.get("/api/readers/nowhere/passes",
+                      params={**WINDOW, "reason": "x-ray"}).status_code == 404
+
+
+def test_companions(client: TestClient) -> None:
+    r = client.get(f"/api/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
+    assert r.status_code == 200
+    (c,) = r.json()
+    assert c["tag_id"] == "AABBCCDD" and c["times"] == 2
+
+
+def test_alert_lifecycle(client: TestClient, storage: Storage) -> None:
+    (a,) = client.get("/api/alerts").json()
+    assert a["status"] == "new" and a["tag_id"] == TAG
+    aid = a["alert_id"]
+    r = client.post(f"/api/alerts/{aid}/status", json={"status": "acknowledged"})
+    assert r.status_code == 200 and r.json()["history"][-1]["actor"] == "wang"
+    assert client.post(f"/api/alerts/{aid}/status", json={"status": "new"}).status_code == 409
+    assert client.post(f"/api/alerts/{aid}/status", json={"status": "gone"}).status_code == 422
+    assert client.post("/api/alerts/nope/status", json={"status": "closed"}).status_code == 404
+    client.post(f"/api/alerts/{aid}/status", json={"status": "dispatched", "note": "car 12"})
+    client.post(f"/api/alerts/{aid}/status", json={"status": "closed"})
+    stored = storage.get_alert(aid)
+    assert stored is not None and [h.to_status for h in stored.history][-3:] == [
+        "acknowledged", "dispatched", "closed"]
+
+
+def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage) -> None:
+    r = client.post("/api/watchlist", json={"tag_id": "aabbccdd", "case_no": "C-9"},
+                    headers={"Authorization": f"Bearer {ANALYST}"})
+    assert r.status_code == 403
+    r = client.post("/api/watchlist", json={"tag_id": "aabbccdd", "case_no": "C-9"})
+    assert r.status_code == 201 and r.json()["tag_id"] == "AABBCCDD"
+    assert [w["tag_id"] for w in client.get("/api/watchlist").json()] == ["AABBCCDD"]
+    assert client.post("/api/watchlist", json={"tag_id": "zz", "case_no": "C"}).status_code == 422
+    assert client.delete("/api/watchlist/AABBCCDD").status_code == 200
+    assert client.delete("/api/watchlist/AABBCCDD").status_code == 404
+    assert [e.action for e in storage.audit_log()] == ["watchlist_add", "watchlist_remove"]
+
+
+def test_stats_and_console(client: TestClient) -> None:
+    s = client.get("/api/stats").json()
+    assert s["sightings"] == 6 and s["readers"] == 3 and s["alerts_open"] == 1
+    page = client.get("/")
+    assert page.status_code == 200 and "pak" in page.text
+    assert client.get("/static/console.js").status_code == 200
+    assert client.get("/healthz").json()["alert_feed"] == "off"
