@@ -117,12 +117,16 @@ class Trail:
         return [h for t in self.trips for h in t.hops]
 
 
-def merge_passes(sightings: Iterable[Sighting]) -> list[Pass]:
-    """Sightings in time order -> passes, consecutive sightings at one reader merged."""
+def merge_passes(sightings: Iterable[Sighting],
+                 max_gap: timedelta | None = None) -> list[Pass]:
+    """Sightings in time order -> passes, consecutive sightings at one reader merged (unless
+    more than ``max_gap`` apart: a vehicle back at the same reader next morning is a new
+    pass, in a new trip)."""
     out: list[Pass] = []
     for s in sorted(sightings, key=lambda s: (s.first_seen, s.last_seen, s.seq)):
         prev = out[-1] if out else None
-        if prev is not None and prev.reader_id == s.reader_id:
+        if (prev is not None and prev.reader_id == s.reader_id
+                and (max_gap is None or s.first_seen - prev.last_seen <= max_gap)):
             antennas = prev.antennas + tuple(a for a in s.antennas if a not in prev.antennas)
             rssi = [x for x in (prev.rssi_max_dbm, s.rssi_max_dbm) if x is not None]
             out[-1] = Pass(
@@ -188,7 +192,7 @@ def build_trail(
     distance: DistanceFn | None = None,
 ) -> Trail:
     """A tag's trail from its sightings (any order) and the readers' positions."""
-    passes = merge_passes(sightings)
+    passes = merge_passes(sightings, trip_gap)
     trips = []
     for group in split_trips(passes, trip_gap):
         hops = tuple(_hop(a, b, readers, max_speed_kmh, distance)
