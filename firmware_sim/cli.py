@@ -31,6 +31,8 @@ __all__ = ["SUBCOMMANDS", "main", "reader_main", "reader_options"]
 SUBCOMMANDS: dict[str, tuple[str, str]] = {
     "reader": ("firmware_sim.cli:reader_main",
                "one simulated reader on a pseudo-terminal (or, mr7901, dialling a gateway)"),
+    "city": ("firmware_sim.city_cli:main",
+             "a city of vehicles passing readers, published as gateways' sightings over MQTT"),
 }
 
 _DRIVERS = ("r2000", "chafon", "mr7901", "em4100")

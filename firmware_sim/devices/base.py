@@ -60,4 +60,4 @@ class SimDevice(ABC):
 
     def random_tag_id(self) -> str:
         """A random tag id in this driver's form."""
-        return "%024X" % self.rng.getrandbits(96)
+        return f"{self.rng.getrandbits(96):024X}"
