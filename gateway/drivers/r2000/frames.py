@@ -23,6 +23,7 @@ hot path, is its bytes alone, with the values as properties (built from values w
 
 from __future__ import annotations
 
+import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -550,6 +551,12 @@ def is_tag_frame(raw: bytes) -> bool:
             and raw[1] == ((raw[5] >> 3) << 1) + 7)
 
 
+# Big-endian data layouts of the summaries, after Cmd.
+_SUMMARY = struct.Struct(">BI")  # AntID, TotalRead
+_SUMMARY_WITH_RATE = struct.Struct(">BHI")  # AntID, ReadRate, TotalRead
+_FAST_SWITCH_SUMMARY = struct.Struct(">II")  # TotalRead, CommandDuration
+
+
 def parse_command(raw: bytes) -> Command:
     """A complete, checksum-checked frame read as a host command."""
     return Command(raw[2], raw[3], raw[4:-1], raw)
@@ -565,19 +572,21 @@ def parse_reply(raw: bytes) -> R2000Frame:
         # No data: replies always carry some, so this is a command (an echo of ours).
         return Command(address, cmd, b"", raw)
     if cmd in TAG_CMDS:
-        if is_tag_frame(raw):
-            return TagFrame(raw)
-        if cmd == CMD_FAST_SWITCH_INVENTORY:
-            if length == 0x0B:
-                return FastSwitchSummary(address, int.from_bytes(raw[4:8], "big"),
-                                         int.from_bytes(raw[8:12], "big"), raw)
-        elif length == 0x08:
-            return InventorySummary(address, cmd, raw[4], int.from_bytes(raw[5:9], "big"),
-                                    None, raw)
-        elif length == 0x0A:
-            return InventorySummary(address, cmd, raw[4], int.from_bytes(raw[7:11], "big"),
-                                    int.from_bytes(raw[5:7], "big"), raw)
-        if length == 0x05 and raw[5] == ERROR_ANTENNA_MISSING:
+        if not length & 1:
+            # Even: never a tag frame (7 + whole words). The summary of a 0x89 / 0x8B round.
+            if cmd != CMD_FAST_SWITCH_INVENTORY:
+                if length == 0x0A:
+                    antenna_id, rate, total = _SUMMARY_WITH_RATE.unpack_from(raw, 4)
+                    return InventorySummary(address, cmd, antenna_id, total, rate, raw)
+                if length == 0x08:
+                    antenna_id, total = _SUMMARY.unpack_from(raw, 4)
+                    return InventorySummary(address, cmd, antenna_id, total, None, raw)
+        elif is_tag_frame(raw):
+            return trusted_tag_frame(raw)  # the caller has checked the bytes
+        elif length == 0x0B and cmd == CMD_FAST_SWITCH_INVENTORY:
+            total, duration = _FAST_SWITCH_SUMMARY.unpack_from(raw, 4)
+            return FastSwitchSummary(address, total, duration, raw)
+        elif length == 0x05 and raw[5] == ERROR_ANTENNA_MISSING:
             return AntennaMissing(address, raw[4], cmd, raw)
     elif cmd == CMD_GET_FIRMWARE_VERSION and length == 0x05:
         return FirmwareReply(address, raw[4], raw[5], raw)
