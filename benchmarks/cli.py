@@ -23,8 +23,14 @@ __all__ = ["BENCHMARKS", "main", "run_benchmark"]
 BENCHMARKS: dict[str, tuple[str, str]] = {
     "decode": ("benchmarks.decode",
                "driver decode speed: TagReads/s per core per driver vs. the line rate"),
+    "gateway": ("benchmarks.gateway",
+                "gateway CPU/RSS at 500 reads/s, open-sighting latency, drain after an outage"),
     "prediction": ("benchmarks.prediction",
                    "next-reader prediction accuracy on the simulated city"),
+    "alerts": ("benchmarks.alerts",
+               "stolen-tag alert latency: pty -> gateway -> broker -> tracker -> subscriber"),
+    "trail_query": ("benchmarks.trail_query",
+                    "trail query of one tag over 30 days in a hypertable of 10M sightings"),
 }
 
 

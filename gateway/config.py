@@ -6,9 +6,6 @@ A bad value is refused at start with a :class:`~pak.errors.ConfigError` naming t
 must fail loudly on the bench, not misbehave at the roadside.
 """
 
-# setting() is pak.settings's dataclass field factory (immutable defaults), not a mutable default.
-# ruff: noqa: RUF009
-
 from __future__ import annotations
 
 import dataclasses

@@ -20,6 +20,7 @@ sightings never queue behind a whole backlog. Receipts delete what the centre ha
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import queue
@@ -82,6 +83,10 @@ class Gateway:
         self._clock_check = clock_check or ClockCheck()
         self._zone = zoneinfo.ZoneInfo(settings.reader_tz)
         self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
+        # Reads wait in a deque; the queue gets one wake-up token per burst, not one per read
+        # (a reader's round brings several reads at once: one thread wake-up, not five).
+        self._reads: collections.deque[tuple[Any, ...]] = collections.deque()
+        self._reads_signalled = False
         self._link_factory = link_factory or self._make_link
         self._topics = Topics(settings.topic_root)
         self._sync_interval = spool_sync_interval
@@ -92,6 +97,7 @@ class Gateway:
         self.counters: dict[str, int] = {
             "reads": 0, "sightings": 0, "published": 0, "republished": 0, "receipted": 0,
             "receipted_open": 0, "receipts": 0, "dropped": 0, "publish_messages": 0,
+            "core_wakeups": 0,
         }
         self._snapshot: dict[str, Any] = {}
         self._snapshot_lock = threading.Lock()
@@ -102,7 +108,10 @@ class Gateway:
     # --- the sink the link calls (link thread) ------------------------------------------
 
     def sink(self, read: TagRead, reader_id: str, received_at: datetime) -> None:
-        self._queue.put(("read", read, reader_id, received_at))
+        self._reads.append(("read", read, reader_id, received_at))
+        if not self._reads_signalled:
+            self._reads_signalled = True
+            self._queue.put(("wake",))
 
     def _make_link(self, sink: ReadSink) -> Link:
         from gateway.drivers import make_driver
@@ -221,16 +230,23 @@ class Gateway:
 
     def _drain(self, timeout: float) -> list[tuple[Any, ...]]:
         items: list[tuple[Any, ...]] = []
-        try:
+        self.counters["core_wakeups"] += 1
+        with contextlib.suppress(queue.Empty):
             items.append(self._queue.get(timeout=timeout) if timeout > 0 else
                          self._queue.get_nowait())
-        except queue.Empty:
-            return items
-        for _ in range(10_000):  # bounded: a flood of reads still lets the timers run
+        while True:
             try:
                 items.append(self._queue.get_nowait())
             except queue.Empty:
                 break
+        # Reset the flag before taking the reads: a read appended after this gets its own
+        # token, so none is left behind until the next timer.
+        self._reads_signalled = False
+        reads = self._reads
+        for _ in range(min(len(reads), 10_000)):  # bounded: a flood still lets timers run
+            items.append(reads.popleft())
+        if reads:
+            self._queue.put(("wake",))
         return items
 
     # --- one iteration: reads -> sightings -> spool -> MQTT -------------------------------
@@ -381,6 +397,7 @@ class Gateway:
             "mqtt_reconnects": max(0, pub.stats.connects - 1),
             "mqtt_inflight": pub.inflight,
             "publish_messages": self.counters["publish_messages"],
+            "core_wakeups": self.counters["core_wakeups"],
             "receipts_refused": pub.stats.receipts_bad + spool.stats.receipts_foreign,
             "spool_reservation_waits": spool.stats.reservation_waits,
         }
@@ -454,6 +471,7 @@ class Gateway:
                 self._store_and_publish(closing)
             spool.commit()
             event(log, logging.INFO, "gateway_stopping", closed=len(closing),
+                  reads=self.counters["reads"], core_wakeups=self.counters["core_wakeups"],
                   spool_depth=spool.depth(), spool_id=spool.spool_id)
         finally:
             with contextlib.suppress(Exception):

@@ -188,6 +188,9 @@ class Spool:
             self._db.close()
             raise SpoolError(f"spool {self.folder / DB_NAME}: {e}") from None
         self._in_tx = False
+        # A lower bound of the earliest next_try (None: nothing scheduled), kept in memory so
+        # the core loop does not ask SQLite "anything due?" hundreds of times a second.
+        self._due_hint: float | None = 0.0
         self._syncer = _Syncer(self, sync_interval)
         self._syncer.start()
 
@@ -315,6 +318,10 @@ class Spool:
             with self._lock:
                 self._dirty_wal = True
 
+    def _note_due(self, t: float) -> None:
+        if self._due_hint is None or t < self._due_hint:
+            self._due_hint = t
+
     def _backoff(self, tries: int) -> float:
         return float(min(self.republish_max, self.republish_after * (2 ** min(tries, 30))))
 
@@ -330,6 +337,7 @@ class Spool:
                  int(suspect), s.first_seen.timestamp(), next_try, tries) for s in sightings]
         if not rows:
             return
+        self._note_due(next_try)
         self._begin()
         self._db.executemany(
             "INSERT INTO sightings (seq, spool_id, state, body, suspect, first_seen, next_try, "
@@ -349,6 +357,8 @@ class Spool:
 
     def due(self, limit: int) -> list[SpoolRow]:
         """Up to ``limit`` sightings whose (re)publication is due, oldest first."""
+        if self._due_hint is None or self._due_hint > self._mono():
+            return []
         cur = self._db.execute(
             "SELECT seq, spool_id, state, body, suspect, tries FROM sightings "
             "WHERE next_try IS NOT NULL AND next_try <= ? ORDER BY next_try, seq LIMIT ?",
@@ -361,6 +371,7 @@ class Spool:
         if not seqs:
             return
         now = self._mono()
+        self._note_due(now + self._backoff(0))
         self._begin()
         self._db.executemany(
             "UPDATE sightings SET next_try = ? + min(?, ? * (1 << min(tries, 30))), "
@@ -370,16 +381,21 @@ class Spool:
     def make_due(self, seqs: Sequence[int]) -> None:
         """These could not be handed to the broker after all: due again at once."""
         if seqs:
+            self._note_due(self._mono())
             self._begin()
             self._db.executemany("UPDATE sightings SET next_try=?, tries=max(tries - 1, 0) "
                                  "WHERE seq=? AND next_try IS NOT NULL",
                                  [(self._mono(), s) for s in seqs])
 
     def next_due(self) -> float | None:
-        """Monotonic time of the earliest scheduled (re)publication, if any."""
+        """Monotonic time of the earliest scheduled (re)publication, if any (may answer a
+        little early, never late)."""
+        if self._due_hint is None or self._due_hint > self._mono():
+            return self._due_hint
         row = self._db.execute("SELECT min(next_try) FROM sightings "
                                "WHERE next_try IS NOT NULL").fetchone()
-        return None if row[0] is None else float(row[0])
+        self._due_hint = None if row[0] is None else float(row[0])
+        return self._due_hint
 
     def apply_receipt(self, receipt: Receipt) -> tuple[int, int]:
         """Delete the closed sightings ``receipt.closed`` covers; stop republishing the open
