@@ -44,8 +44,8 @@ __all__ = ["DEVICE", "R2000Device"]
 
 ERROR_BAD_ANTENNA = 0x47  # parameter_invalid_antenna_id_out_of_range
 ERROR_BAD_POWER = 0x48  # parameter_invalid_output_power_out_of_range
-#: Frequency indexes the simulated reader hops over: 43-53, 920.0-925.0 MHz, the band Chinese
-#: UHF e-plate readers use (the manual's table; any index 0-59 would decode the same way).
+#: Frequency indexes the simulated reader hops over: 43-53, 920.0-925.0 MHz in the manual's
+#: table, around China's 920.5-924.5 MHz UHF RFID band (any index 0-59 decodes alike).
 HOP_INDEXES = range(43, 54)
 MIN_POWER_DBM, MAX_POWER_DBM = 20, 33  # the manual's range for 0x76
 
