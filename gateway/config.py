@@ -206,7 +206,7 @@ class GatewaySettings:
                                  help="MQTT protocol: 5 or 3.1.1 (for brokers that lack 5)")
     mqtt_keepalive: int = setting(30, metavar="SECONDS", check=_between(5, 3600),
                                   help="MQTT keep-alive")
-    mqtt_reconnect_max: int = setting(30, metavar="SECONDS", check=_between(1, 3600),
+    mqtt_reconnect_max: int = setting(10, metavar="SECONDS", check=_between(1, 3600),
                                       help="longest wait between reconnection attempts "
                                            "(doubling from 1 s)")
     topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", check=_check_root,

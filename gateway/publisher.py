@@ -102,7 +102,7 @@ class Publisher:
         cert: str | None = None,
         key: str | None = None,
         max_inflight: int = 1000,
-        reconnect_max_s: int = 30,
+        reconnect_max_s: int = 10,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.gateway_id = gateway_id
