@@ -14,13 +14,13 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from importlib import resources
-from typing import Any, Final
+from typing import Any, Final, cast
 
 import orjson
 
 from pak.errors import WireError
-from pak.timefmt import format_time, parse_time
-from pak.types import SIGHTING_FLAGS, TAG_KINDS, Sighting
+from pak.timefmt import format_time
+from pak.types import SIGHTING_FLAGS, TAG_KINDS, Sighting, TagKind
 
 __all__ = [
     "DEFAULT_ROOT",
@@ -57,6 +57,7 @@ _ENVELOPE_KEYS: Final = frozenset({"v", "gateway_id", "spool_id", "sent_at", "si
 _ENVELOPE_OPTIONAL: Final = frozenset({"clock_suspect"})
 _FLAGS: Final = frozenset(SIGHTING_FLAGS)
 _KINDS: Final = frozenset(TAG_KINDS)
+_fromisoformat: Final = datetime.fromisoformat
 
 
 def is_valid_id(s: object) -> bool:
@@ -273,24 +274,30 @@ def _load_object(payload: bytes, max_bytes: int) -> dict[str, Any]:
 
 def _time(obj: dict[str, Any], key: str) -> datetime:
     v = obj.get(key)
-    if not isinstance(v, str) or _TIME_RE.match(v) is None:
-        raise WireError("bad_time", f"{key}={v!r}")
-    try:
-        return parse_time(v)
-    except ValueError:
-        raise WireError("bad_time", f"{key}={v!r}") from None
+    if type(v) is str and _TIME_RE.match(v) is not None:
+        # The pattern admits only "...T..:..:..._Z" (milliseconds and a Z), which
+        # datetime.fromisoformat reads as aware UTC (Python >= 3.11): what parse_time returns,
+        # at a quarter of its cost on the ingest hot path. Impossible dates still raise.
+        try:
+            return _fromisoformat(v)
+        except ValueError:
+            pass
+    raise WireError("bad_time", f"{key}={v!r}")
 
 
 def _opt_int(obj: dict[str, Any], key: str, lo: int, hi: int) -> int | None:
     v = obj[key]
     if v is None:
         return None
-    if not _is_int(v) or not lo <= v <= hi:
+    if type(v) is not int or not lo <= v <= hi:
         raise WireError("bad_field", f"{key}={v!r}")
-    return int(v)
+    return v
 
 
 def _parse_one(o: object, gateway_id: str, spool_id: str) -> Sighting:
+    # The ingest hot path (tens of thousands per second): checks inline, cheapest first, and
+    # every value's type checked before it meets a set (an unhashable one must be refused,
+    # not crash the parser).
     if not isinstance(o, dict):
         raise WireError("bad_sighting", "not an object")
     keys = o.keys()
@@ -299,42 +306,53 @@ def _parse_one(o: object, gateway_id: str, spool_id: str) -> Sighting:
         extra = sorted(keys - _SIGHTING_KEYS)
         raise WireError("bad_sighting", f"missing={missing} unexpected={extra}")
     seq, state, tag_id, kind = o["seq"], o["state"], o["tag_id"], o["tag_kind"]
-    if not _is_int(seq) or seq < 0 or seq > 9007199254740991:
+    if type(seq) is not int or seq < 0 or seq > 9007199254740991:
         raise WireError("bad_field", f"seq={seq!r}")
     if state != "open" and state != "closed":
         raise WireError("bad_field", f"state={state!r}")
-    if not isinstance(tag_id, str) or _TAG_RE.match(tag_id) is None:
+    if type(tag_id) is not str or _TAG_RE.match(tag_id) is None:
         raise WireError("bad_field", f"tag_id={tag_id!r}")
-    if kind not in _KINDS:
+    if type(kind) is not str or kind not in _KINDS:
         raise WireError("bad_field", f"tag_kind={kind!r}")
     reader_id = o["reader_id"]
-    if not is_valid_id(reader_id):
+    if type(reader_id) is not str or _ID_RE.match(reader_id) is None:
         raise WireError("bad_field", f"reader_id={reader_id!r}")
     antennas = o["antennas"]
-    if (not isinstance(antennas, list) or len(antennas) > 64
-            or not all(_is_int(a) and 1 <= a <= 64 for a in antennas)
-            or len(set(antennas)) != len(antennas)):
+    if type(antennas) is not list or len(antennas) > 64:
+        raise WireError("bad_field", f"antennas={antennas!r}")
+    for a in antennas:
+        if type(a) is not int or not 1 <= a <= 64:
+            raise WireError("bad_field", f"antennas={antennas!r}")
+    if len(antennas) > 1 and len(set(antennas)) != len(antennas):
         raise WireError("bad_field", f"antennas={antennas!r}")
     reads = o["reads"]
-    if not _is_int(reads) or reads < 1:
+    if type(reads) is not int or reads < 1:
         raise WireError("bad_field", f"reads={reads!r}")
     dbm = o["rssi_max_dbm"]
     if dbm is not None and (type(dbm) not in (int, float) or not -200 <= dbm <= 50):
         raise WireError("bad_field", f"rssi_max_dbm={dbm!r}")
     flags = o["flags"]
-    if (not isinstance(flags, list) or not all(f in _FLAGS for f in flags)
-            or len(set(flags)) != len(flags)):
+    if type(flags) is not list:
         raise WireError("bad_field", f"flags={flags!r}")
+    if flags:
+        for f in flags:
+            if type(f) is not str or f not in _FLAGS:
+                raise WireError("bad_field", f"flags={flags!r}")
+        if len(flags) > 1:
+            if len(set(flags)) != len(flags):
+                raise WireError("bad_field", f"flags={flags!r}")
+            flags = sorted(flags)
     first_seen, last_seen = _time(o, "first_seen"), _time(o, "last_seen")
     if last_seen < first_seen:
         raise WireError("bad_field", "last_seen before first_seen")
+    reader_time = o["reader_time"]
     return Sighting(
         gateway_id=gateway_id,
         spool_id=spool_id,
         seq=seq,
         state=state,
         tag_id=tag_id,
-        tag_kind=kind,
+        tag_kind=cast(TagKind, kind),
         reader_id=reader_id,
         first_seen=first_seen,
         last_seen=last_seen,
@@ -344,8 +362,8 @@ def _parse_one(o: object, gateway_id: str, spool_id: str) -> Sighting:
         antennas=tuple(antennas),
         rssi_max_dbm=None if dbm is None else float(dbm),
         rssi_max_raw=_opt_int(o, "rssi_max_raw", -128, 65535),
-        flags=tuple(sorted(flags)),
-        reader_time=None if o["reader_time"] is None else _time(o, "reader_time"),
+        flags=tuple(flags),
+        reader_time=None if reader_time is None else _time(o, "reader_time"),
     )
 
 
