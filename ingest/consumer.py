@@ -83,7 +83,6 @@ class MqttConsumer:
         session_expiry: int = 3600,
         max_packet_size: int | None = None,
         keepalive: int = 30,
-        publish_inflight: int = 1000,
         tls_ca: str | None = None,
         connack_timeout: float = 5.0,
     ) -> None:
@@ -98,7 +97,6 @@ class MqttConsumer:
         self._session_expiry = session_expiry
         self._max_packet_size = max_packet_size
         self._keepalive = keepalive
-        self._publish_inflight = publish_inflight
         self._tls_ca = tls_ca
         self._connack_timeout = connack_timeout
         # when the current connection attempt began (monotonic), None when it has resolved:
@@ -134,7 +132,10 @@ class MqttConsumer:
             c.username_pw_set(self.broker.username, self.broker.password)
         if self.broker.tls:
             c.tls_set(ca_certs=self._tls_ca)
-        c.max_inflight_messages_set(self._publish_inflight)
+        # No window of paho's own for our publishes: with one, paho rescans every queued
+        # message on each PUBACK (quadratic in a burst of receipts); Ingest bounds what is
+        # outstanding instead (``outstanding``).
+        c.max_inflight_messages_set(0)
         c.reconnect_delay_set(1, 30)
         c.on_pre_connect = self._on_pre_connect
         c.on_connect = self._on_connect
@@ -304,6 +305,11 @@ class MqttConsumer:
             self._out_count += 1
             client = self._client
         client.publish(topic, payload, qos=qos, retain=retain)
+
+    @property
+    def outstanding(self) -> int:
+        """Publishes queued and not yet completed."""
+        return self._out_count - self._done_count
 
     def flush(self, timeout: float) -> bool:
         """Wait until every publish so far has completed; False after ``timeout``."""

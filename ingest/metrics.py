@@ -47,6 +47,9 @@ class IngestMetrics:
         self.pending = Gauge("pak_ingest_pending_messages",
                              "Messages received but not yet committed and acknowledged",
                              registry=r)
+        self.connected = Gauge("pak_ingest_mqtt_connected",
+                               "1 while the broker connection is up (subscriptions are made "
+                               "on every connect)", registry=r)
         self.stale_acks = Counter("pak_ingest_stale_acks",
                                   "Acks not sent because the connection that delivered the "
                                   "message is gone (the broker redelivers it)", registry=r)

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +30,7 @@ from ingest.broker import BrokerUrl
 from ingest.consumer import Ack, MqttConsumer, Protocol
 from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
-from ingest.receipts import receipts_for
+from ingest.receipts import PendingReceipts
 from ingest.validate import dead_letter, parse_health, parse_state, parse_watchlist
 from pak.errors import WireError
 from pak.logs import event
@@ -45,6 +46,9 @@ log = logging.getLogger("pak.ingest")
 #: A refused payload larger than this is kept truncated in its dead letter (its size is in the
 #: detail): dead letters are for diagnosis, and a hostile sender must not fill the database.
 DEAD_LETTER_KEEP: Final = 65_536
+#: Publishes not yet acked by the broker past which receipts wait (paho numbers in-flight
+#: messages with 16-bit packet ids).
+_MAX_OUTSTANDING: Final = 30_000
 #: Room for the topic and the MQTT header above the largest accepted payload.
 _PACKET_OVERHEAD: Final = 4096
 
@@ -67,6 +71,8 @@ class IngestOptions:
     tls_ca: str | None = None
     #: protocol "auto": an MQTT 5 CONNECT unanswered this long means a 3.1.1-only broker
     connack_timeout: float = 5.0
+    #: receipts go out at most this often (what commits cover is gathered meanwhile)
+    receipt_interval: float = 1.0
 
 
 class _Throttled:
@@ -118,6 +124,7 @@ class Ingest:
         self._accepting = True
         self._warn_dead = _Throttled()
         self._warn_hook = _Throttled()
+        self._warn_receipts = _Throttled()
         m = self.metrics
         self._count = {k: m.messages.labels(k) for k in
                        ("sightings", "state", "health", "watchlist", "other")}
@@ -139,11 +146,18 @@ class Ingest:
             tls_ca=opt.tls_ca,
             connack_timeout=opt.connack_timeout,
         )
+        m.connected.set_function(lambda: 1.0 if self.consumer.connected else 0.0)
+        self.receipts = PendingReceipts(self.topics)
+        self._receipts_due = threading.Event()
+        self._receipt_thread = threading.Thread(target=self._receipt_loop,
+                                                name="pak-ingest-receipts", daemon=True)
+        self._stopping = threading.Event()
 
     # --- life cycle -------------------------------------------------------------------------
 
     def start(self) -> None:
         self.batcher.start()
+        self._receipt_thread.start()
         self.consumer.start()
 
     def stop(self, timeout: float = 10.0) -> bool:
@@ -152,6 +166,9 @@ class Ingest:
         is not acked, and the broker delivers it to this client id's next session."""
         self._accepting = False
         ok = self.batcher.stop(timeout)
+        self._stopping.set()
+        self._receipt_thread.join(5.0)
+        self._publish_receipts()
         self.consumer.flush(2.0)
         self.consumer.stop()
         return ok
@@ -262,7 +279,27 @@ class Ingest:
         if stale:
             self.metrics.stale_acks.inc(stale)
         if batch.sightings:
-            receipts = receipts_for(batch.sightings, self.topics, self._clock())
-            for topic, payload in receipts:
-                self.consumer.publish(topic, payload, 1)
-            self.metrics.receipts.inc(len(receipts))
+            self.receipts.add(batch.sightings)
+
+    # --- receipts (own thread) ----------------------------------------------------------------
+
+    def _receipt_loop(self) -> None:
+        while not self._stopping.wait(self.options.receipt_interval):
+            try:
+                self._publish_receipts()
+            except Exception:
+                log.exception("publishing receipts failed")
+
+    def _publish_receipts(self) -> None:
+        if not self.receipts.count:
+            return
+        if self.consumer.outstanding > _MAX_OUTSTANDING:
+            # The broker is not acking our publishes (gone, or swamped): hold the receipts
+            # (they accumulate) rather than run paho out of packet ids.
+            self._warn_receipts(logging.WARNING, "receipts_held",
+                                outstanding=self.consumer.outstanding)
+            return
+        receipts = self.receipts.take(self._clock())
+        for topic, payload in receipts:
+            self.consumer.publish(topic, payload, 1)
+        self.metrics.receipts.inc(len(receipts))

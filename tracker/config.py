@@ -114,6 +114,10 @@ class TrackerSettings(AlertSettings):
         help="messages the broker may send before the tracker acks (MQTT 5 Receive Maximum). "
              "Acks wait for the commit, so this must hold about two batches' messages or "
              "batches cannot fill; it also bounds the tracker's memory")
+    receipt_interval_ms: int = setting(
+        1000, metavar="MS", check=_between(10, 60_000),
+        help="receipts go out at most this often, each covering everything committed since "
+             "the last (one message per gateway and spool)")
     future_tolerance_s: float = setting(
         300.0, metavar="SECONDS", check=_between(0, 86400),
         help="a sighting time further than this past the tracker's clock is refused (a "
@@ -164,6 +168,7 @@ class TrackerSettings(AlertSettings):
             session_expiry=self.session_expiry_s,
             retry_max=self.db_retry_max_s,
             tls_ca=str(self.mqtt_ca) if self.mqtt_ca else None,
+            receipt_interval=self.receipt_interval_ms / 1000,
         )
 
 

@@ -82,7 +82,8 @@ def tracker(tmp: Path, *, mqtt: str, db: str, root: str, client_id: str, group: 
             extra: Sequence[str] = ()) -> Iterator[TrackerProcess]:
     t = TrackerProcess(["--mqtt", mqtt, "--db", db, "--topic-root", root,
                         "--client-id", client_id, "--group", group,
-                        "--batch-max-age-ms", "50", "--db-retry-max-s", "0.5", *extra],
+                        "--batch-max-age-ms", "50", "--db-retry-max-s", "0.5",
+                        "--receipt-interval-ms", "200", *extra],
                        tmp / f"tracker-{client_id}.log", services.free_port())
     try:
         t.start()

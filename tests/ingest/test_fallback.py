@@ -47,7 +47,7 @@ def test_falls_back_to_mqtt_311_and_still_ingests(mqtt311_broker: str) -> None:
     root = "pak/v1"
     ing = Ingest(mem.as_storage(), mqtt311_broker,
                  IngestOptions(topic_root=root, client_id="trk-311", batch_max_age=0.05,
-                               connack_timeout=1.0))
+                               connack_timeout=1.0, receipt_interval=0.1))
     ing.start()
     try:
         assert ing.consumer.wait_connected(15)

@@ -36,6 +36,7 @@ def wait_for(pred: object, timeout: float, what: str) -> None:
 def start_ingest(storage: object, url: str, root: str, **opts: object) -> Ingest:
     options = IngestOptions(topic_root=root, client_id=services.unique("trk-"),
                             group=services.unique("g"), batch_max_age=0.05,
+                            receipt_interval=0.1,
                             **opts)  # type: ignore[arg-type]
     ing = Ingest(storage, url, options)  # type: ignore[arg-type]
     ing.start()

@@ -9,7 +9,7 @@ import orjson
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ingest.receipts import MAX_RANGES, receipts_for
+from ingest.receipts import MAX_RANGES, PendingReceipts, receipts_for
 from pak.types import Sighting
 from pak.wire import Topics, parse_receipts
 from tests.wire_schema import validate
@@ -73,3 +73,16 @@ def check_cover(states: dict[int, str]) -> int:
     assert closed == {s for s, v in states.items() if v == "closed"}
     assert opened == {s for s, v in states.items() if v == "open"}
     return len(out)
+
+
+def test_pending_receipts_gather_commits_until_taken() -> None:
+    pending = PendingReceipts(Topics("pak/v1"))
+    pending.add([mk("gw-1", "sA", 1, "open"), mk("gw-1", "sA", 2, "open")])
+    pending.add([mk("gw-1", "sA", 1, "closed"), mk("gw-1", "sA", 3, "closed")])  # 1 closed now
+    pending.add([mk("gw-1", "sA", 3, "open")])  # a late open form of a closed sighting
+    assert pending.count == 5
+    assert pending.take(AT) == [
+        ("pak/v1/gw/gw-1/receipts",
+         b'{"v":1,"gateway_id":"gw-1","spool_id":"sA","at":"2026-11-28T06:15:02.125Z",'
+         b'"ranges":[[1,1],[3,3]],"open_ranges":[[2,2]]}')]
+    assert pending.count == 0 and pending.take(AT) == []

@@ -97,7 +97,8 @@ def test_tracker_killed_mid_stream_then_restarted(
     messages = stream(GATEWAYS, 1500, seed=13)
     with RepublishingPublisher(private_broker.url, root, republish_after=4) as pub:
         t = TrackerProcess(["--mqtt", private_broker.url, "--db", db, "--topic-root", root,
-                            "--client-id", "k9", "--batch-max-age-ms", "50"],
+                            "--client-id", "k9", "--batch-max-age-ms", "50",
+                            "--receipt-interval-ms", "200"],
                            tmp_path / "tracker.log", services.free_port())
         try:
             t.start()
