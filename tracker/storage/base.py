@@ -14,15 +14,25 @@ Rules every backend keeps:
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from pak.errors import PakError
 from pak.types import Sighting, SightingId, merge_sightings
+from tracker.storage.records import (
+    AuditEntry,
+    GatewayRecord,
+    Reader,
+    StoredAlert,
+    TagAssignment,
+    Vehicle,
+    WatchEntry,
+)
 
-__all__ = ["Alert", "DeadLetter", "Storage", "StorageError", "StorageUnavailable", "dedupe"]
+__all__ = ["Alert", "DeadLetter", "NotFound", "Storage", "StorageError", "StorageUnavailable",
+           "dedupe"]
 
 
 class StorageError(PakError):
@@ -31,6 +41,10 @@ class StorageError(PakError):
 
 class StorageUnavailable(StorageError):
     """The database cannot be reached right now (down, restarting): retry later."""
+
+
+class NotFound(StorageError):
+    """The record an update names does not exist (an unknown alert id, say)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +124,155 @@ class Storage(ABC):
     @abstractmethod
     def record_gateway(self, gateway_id: str, *, state: str | None = None,
                        health: dict[str, Any] | None = None, at: datetime) -> None:
-        """Remember a gateway's last state (online/offline) or health payload."""
+        """Remember a gateway's last state (online/offline) or health payload; an older
+        message than the one stored (by ``at``) does not overwrite it."""
+
+    # --- sightings: more queries ------------------------------------------------------------
+    # Times are aware datetimes (naive ones are read as UTC); ``since`` is inclusive, ``until``
+    # exclusive, everywhere.
+
+    @abstractmethod
+    def get_sighting(self, sid: SightingId) -> Sighting | None:
+        """The stored row of one sighting id, or None."""
+
+    @abstractmethod
+    def recent_passes(self, tag_id: str, *, before: datetime | None = None,
+                      limit: int = 5) -> list[Sighting]:
+        """The tag's latest sightings (first_seen before ``before``), newest first."""
+
+    @abstractmethod
+    def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
+                       batch_size: int = 10_000) -> Iterator[Sighting]:
+        """Every sighting in the window in ``first_seen`` order, streamed (for learning jobs).
+        Holds a connection until exhausted or closed."""
+
+    @abstractmethod
+    def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
+        """Sightings kept as evidence (never touched by retention), in ``first_seen`` order."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Row count of every table (exact; a count of the hypertable scans it)."""
+
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Backend, migrations applied and pending, server facts, row counts (for pak db info)."""
+
+    @abstractmethod
+    def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
+        """Copy sightings older than ``days`` that an open case or alert needs into evidence,
+        then drop the old sightings (see tracker/storage/retention.py). Returns what it did."""
+
+    # --- readers, vehicles, tag assignments --------------------------------------------------
+
+    @abstractmethod
+    def upsert_readers(self, readers: Iterable[Reader]) -> None: ...
+
+    @abstractmethod
+    def get_reader(self, reader_id: str) -> Reader | None: ...
+
+    @abstractmethod
+    def readers(self) -> list[Reader]:
+        """All readers, by id."""
+
+    @abstractmethod
+    def upsert_vehicles(self, vehicles: Iterable[Vehicle]) -> None: ...
+
+    @abstractmethod
+    def get_vehicle(self, vehicle_id: str) -> Vehicle | None: ...
+
+    @abstractmethod
+    def vehicles(self) -> list[Vehicle]:
+        """All vehicles, by id."""
+
+    @abstractmethod
+    def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
+        """From ``at`` on, the tag is on this vehicle: the tag's open assignment and the
+        vehicle's open assignment (its previous tag) end at ``at``; history is kept."""
+
+    @abstractmethod
+    def release_tag(self, tag_id: str, *, at: datetime) -> None:
+        """The tag's open assignment ends at ``at`` (tag withdrawn, not yet re-issued)."""
+
+    @abstractmethod
+    def tag_assignments(self, *, tag_id: str | None = None,
+                        vehicle_id: str | None = None) -> list[TagAssignment]:
+        """Assignment history, oldest first."""
+
+    @abstractmethod
+    def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
+        """The vehicle that carried the tag at ``at`` (valid_from <= at < valid_to)."""
+
+    # --- watchlist ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
+                      reported_at: datetime, note: str = "", at: datetime) -> WatchEntry:
+        """Put (or put back) ``tag_id`` under ``case_no`` on the watchlist, status active."""
+
+    @abstractmethod
+    def watchlist_remove(self, tag_id: str, *, status: str = "recovered", at: datetime,
+                         case_no: str | None = None) -> int:
+        """Move the tag's active entries (or only ``case_no``) to ``recovered`` or
+        ``withdrawn``; returns how many changed."""
+
+    @abstractmethod
+    def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
+                  changed_since: datetime | None = None) -> list[WatchEntry]:
+        """Entries (status None: all), by tag then case."""
+
+    # --- alerts -------------------------------------------------------------------------------
+
+    @abstractmethod
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+        """Store alerts in one transaction (as write_batch does with its ``alerts``).
+
+        A new id makes a row with the alert's status. An id already stored is updated, never
+        duplicated: ``at`` stays the first, ``last_at`` becomes the latest; tag, reader,
+        gateway and detail follow the latest hit; the sighting id joins its list; the status
+        is kept (it changes only through set_alert_status). Writing one alert twice changes
+        nothing."""
+
+    @abstractmethod
+    def get_alert(self, alert_id: str) -> StoredAlert | None: ...
+
+    @abstractmethod
+    def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
+               tag_id: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
+        """Alerts by first-raised time ``at``, newest first."""
+
+    @abstractmethod
+    def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
+                         note: str | None = None) -> StoredAlert:
+        """Change an alert's status, recording who and when. Raises NotFound."""
+
+    # --- dead letters, audit, gateways ---------------------------------------------------------
+
+    @abstractmethod
+    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
+                     limit: int | None = 100) -> list[DeadLetter]:
+        """Refused messages, newest first."""
+
+    @abstractmethod
+    def count_dead_letters(self, *, reason: str | None = None) -> int: ...
+
+    @abstractmethod
+    def append_audit(self, *, actor: str, action: str, reason: str,
+                     params: dict[str, Any], at: datetime) -> None: ...
+
+    @abstractmethod
+    def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                  actor: str | None = None, action: str | None = None,
+                  limit: int | None = None) -> list[AuditEntry]:
+        """Audit entries, oldest first."""
+
+    @abstractmethod
+    def get_gateway(self, gateway_id: str) -> GatewayRecord | None: ...
+
+    @abstractmethod
+    def gateways(self) -> list[GatewayRecord]:
+        """Every gateway heard from, by id."""
 
     @abstractmethod
     def close(self) -> None: ...
