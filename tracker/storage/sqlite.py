@@ -1,0 +1,801 @@
+"""The SQLite backend: the embedded default (demo, small single-box sites).
+
+One file in WAL mode: one writer connection, serialised by a lock, and one reader connection
+per thread, so queries run while a batch is written. ``:memory:`` uses the writer connection
+for everything. Times are stored as integer microseconds since the Unix epoch (UTC), so they
+sort and compare as numbers; antennas and flags as JSON arrays in text. The merge rule runs in
+the upsert itself (two small SQL functions registered on each connection do the list unions).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import orjson
+
+from pak.types import Sighting, SightingId
+from tracker.storage import migrations
+from tracker.storage.base import (
+    Alert,
+    DeadLetter,
+    NotFound,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+)
+from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
+from tracker.storage.records import (
+    ALERT_STATUSES,
+    WATCH_STATUSES,
+    AlertStatusChange,
+    AuditEntry,
+    GatewayRecord,
+    Reader,
+    StoredAlert,
+    TagAssignment,
+    Vehicle,
+    WatchEntry,
+)
+from tracker.storage.retention import EVIDENCE_CONDITION, log_mode
+
+__all__ = ["SqliteStorage"]
+
+_EPOCH: Final = datetime(1970, 1, 1, tzinfo=UTC)
+_US: Final = timedelta(microseconds=1)
+
+
+def _us(t: datetime) -> int:
+    """Microseconds since the epoch; a naive datetime is read as UTC."""
+    if t.tzinfo is None:
+        t = t.replace(tzinfo=UTC)
+    return (t - _EPOCH) // _US
+
+
+def _us_opt(t: datetime | None) -> int | None:
+    return None if t is None else _us(t)
+
+
+def _dt(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+def _dt_opt(us: int | None) -> datetime | None:
+    return None if us is None else _EPOCH + timedelta(microseconds=us)
+
+
+def _json(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+def _antenna_union(a: str, b: str) -> str:
+    """pak.types.merge_sightings' antenna rule: a's list, then b's new antennas in order."""
+    out: list[int] = orjson.loads(a)
+    for x in orjson.loads(b):
+        if x not in out:
+            out.append(x)
+    return _json(out)
+
+
+def _flag_union(a: str, b: str) -> str:
+    return _json(sorted(set(orjson.loads(a)) | set(orjson.loads(b))))
+
+
+_COLS: Final = ", ".join(SIGHTING_COLUMNS)
+_SELECT_COLS: Final = ", ".join(f"s.{c}" for c in SIGHTING_COLUMNS)
+
+# The merge rule of pak.types.merge_sightings with a = the stored row, b = the incoming one.
+# "b is the base" when b is closed and the stored row is not; the base gives tag, reader and
+# kind, and comes first in the antenna list and in the antenna/reader_time fallbacks. In an
+# UPDATE SET every expression sees the row as it was before the update.
+_B_BASE: Final = "(excluded.state = 'closed' AND state <> 'closed')"
+_UPSERT: Final = f"""
+INSERT INTO sightings ({_COLS}, stored_at)
+VALUES ({", ".join("?" * (len(SIGHTING_COLUMNS) + 1))})
+ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
+    state = CASE WHEN state = 'closed' OR excluded.state = 'closed'
+                 THEN 'closed' ELSE 'open' END,
+    tag_id = CASE WHEN {_B_BASE} THEN excluded.tag_id ELSE tag_id END,
+    tag_kind = CASE WHEN {_B_BASE} THEN excluded.tag_kind ELSE tag_kind END,
+    tag_type = CASE WHEN {_B_BASE} THEN excluded.tag_type ELSE tag_type END,
+    reader_id = CASE WHEN {_B_BASE} THEN excluded.reader_id ELSE reader_id END,
+    antenna = CASE WHEN {_B_BASE} THEN coalesce(excluded.antenna, antenna)
+                   ELSE coalesce(antenna, excluded.antenna) END,
+    antennas = CASE WHEN {_B_BASE} THEN pak_antenna_union(excluded.antennas, antennas)
+                    ELSE pak_antenna_union(antennas, excluded.antennas) END,
+    reader_time = CASE WHEN {_B_BASE} THEN coalesce(excluded.reader_time, reader_time)
+                       ELSE coalesce(reader_time, excluded.reader_time) END,
+    last_seen = max(last_seen, excluded.last_seen),
+    reads = max(reads, excluded.reads),
+    rssi_max_dbm = CASE WHEN rssi_max_dbm IS NULL THEN excluded.rssi_max_dbm
+                        WHEN excluded.rssi_max_dbm IS NULL THEN rssi_max_dbm
+                        ELSE max(rssi_max_dbm, excluded.rssi_max_dbm) END,
+    rssi_max_raw = CASE WHEN rssi_max_raw IS NULL THEN excluded.rssi_max_raw
+                        WHEN excluded.rssi_max_raw IS NULL THEN rssi_max_raw
+                        ELSE max(rssi_max_raw, excluded.rssi_max_raw) END,
+    flags = pak_flag_union(flags, excluded.flags)
+"""
+
+_ALERT_UPSERT: Final = """
+INSERT INTO alerts (alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id,
+                    gateway_id, detail)
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (alert_id) DO UPDATE SET
+    at = min(at, excluded.at),
+    last_at = max(last_at, excluded.last_at),
+    updated_at = max(updated_at, excluded.updated_at),
+    tag_id = CASE WHEN excluded.last_at >= last_at THEN coalesce(excluded.tag_id, tag_id)
+                  ELSE tag_id END,
+    reader_id = CASE WHEN excluded.last_at >= last_at
+                     THEN coalesce(excluded.reader_id, reader_id) ELSE reader_id END,
+    gateway_id = CASE WHEN excluded.last_at >= last_at
+                      THEN coalesce(excluded.gateway_id, gateway_id) ELSE gateway_id END,
+    detail = CASE WHEN excluded.last_at >= last_at THEN excluded.detail ELSE detail END
+"""
+
+_ALERT_SIGHTING: Final = """
+INSERT INTO alert_sightings (alert_id, gateway_id, spool_id, seq, added_at)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+
+_DEAD_LETTER: Final = """
+INSERT INTO dead_letters (topic, payload, reason, detail, received_at) VALUES (?, ?, ?, ?, ?)
+"""
+
+_TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
+                  "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
+
+
+def _sighting(r: sqlite3.Row | tuple[Any, ...]) -> Sighting:
+    return Sighting(
+        gateway_id=r[0], spool_id=r[1], seq=r[2], state=r[3], tag_id=r[4], tag_kind=r[5],
+        tag_type=r[6], reader_id=r[7], antenna=r[8], antennas=tuple(orjson.loads(r[9])),
+        first_seen=_dt(r[10]), last_seen=_dt(r[11]), reads=r[12], rssi_max_dbm=r[13],
+        rssi_max_raw=r[14], flags=tuple(orjson.loads(r[15])), reader_time=_dt_opt(r[16]),
+    )
+
+
+def _row(s: Sighting, stored_at: int) -> tuple[Any, ...]:
+    return (s.gateway_id, s.spool_id, s.seq, s.state, s.tag_id, s.tag_kind, s.tag_type,
+            s.reader_id, s.antenna, _json(list(s.antennas)), _us(s.first_seen),
+            _us(s.last_seen), s.reads, s.rssi_max_dbm, s.rssi_max_raw,
+            _json(normal_flags(s.flags)),
+            _us_opt(s.reader_time), stored_at)
+
+
+def _map_error(e: sqlite3.Error) -> StorageError:
+    """A busy or locked database is worth retrying; anything else is not."""
+    msg = str(e)
+    if isinstance(e, sqlite3.OperationalError) and ("locked" in msg or "busy" in msg):
+        return StorageUnavailable(f"sqlite: {msg}")
+    return StorageError(f"sqlite: {msg}")
+
+
+def _split_statements(sql: str) -> Iterator[str]:
+    """The statements of a migration file, one by one (executescript would commit first,
+    breaking the migration's transaction)."""
+    buf = ""
+    for line in sql.splitlines(keepends=True):
+        buf += line
+        if sqlite3.complete_statement(buf):
+            if buf.strip():
+                yield buf
+            buf = ""
+    if buf.strip() and not all(ln.strip().startswith("--") or not ln.strip()
+                               for ln in buf.splitlines()):
+        raise StorageError(f"incomplete SQL statement in a migration: {buf[:80]!r}")
+
+
+class SqliteStorage(Storage):
+    """Storage in one SQLite file (``sqlite://PATH``, ``sqlite:///abs/path``) or in memory
+    (``sqlite://:memory:``)."""
+
+    def __init__(self, url: str, path: str, *, busy_timeout: float = 5.0) -> None:
+        self.url = url
+        self.path = path
+        self._memory = path == ":memory:"
+        self._busy_ms = int(busy_timeout * 1000)
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._mode_logged = False
+        self._closed = False
+        try:
+            self._conn = self._connect()
+        except sqlite3.Error as e:
+            raise _map_error(e) from e
+
+    # --- connections --------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        # isolation_level=None: no implicit transactions; writes say BEGIN IMMEDIATE so the
+        # write lock is taken up front (no deadlock between two writers upgrading).
+        conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
+                               timeout=self._busy_ms / 1000)
+        conn.execute(f"PRAGMA busy_timeout = {self._busy_ms}")
+        if not self._memory:
+            self._use_wal(conn)
+            conn.execute("PRAGMA synchronous = NORMAL")
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.create_function("pak_antenna_union", 2, _antenna_union, deterministic=True)
+        conn.create_function("pak_flag_union", 2, _flag_union, deterministic=True)
+        return conn
+
+    def _use_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch the file to WAL (a persistent setting). Two processes opening a new file
+        at once can see "database is locked" here without the busy handler being consulted,
+        so retry for as long as busy_timeout allows."""
+        deadline = time.monotonic() + self._busy_ms / 1000
+        while True:
+            try:
+                if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                    conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction on the writer connection (rolled back on any error)."""
+        with self._lock:
+            conn = self._conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.Error as e:
+                raise _map_error(e) from e
+            try:
+                yield conn
+                conn.execute("COMMIT")
+            except BaseException as e:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if isinstance(e, sqlite3.Error):
+                    raise _map_error(e) from e
+                raise
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        """A connection for queries: this thread's own reader (WAL: readers never wait for
+        the writer), or the one connection of an in-memory database."""
+        try:
+            if self._memory:
+                with self._lock:
+                    yield self._conn
+                return
+            conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+            if conn is None:
+                conn = self._connect()
+                self._local.conn = conn
+                with self._lock:
+                    self._readers.append(conn)
+            yield conn
+        except sqlite3.Error as e:
+            raise _map_error(e) from e
+
+    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        with self._read() as conn:
+            return conn.execute(sql, params).fetchall()
+
+    def close(self) -> None:
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            for c in self._readers:
+                c.close()
+            self._readers.clear()
+            self._conn.close()
+
+    # --- migrations -----------------------------------------------------------------------
+
+    def _applied(self, conn: sqlite3.Connection) -> list[str]:
+        has = conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' "
+                           "AND name = 'schema_migrations'").fetchone()
+        if not has:
+            return []
+        return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
+
+    def migrate(self) -> list[str]:
+        # BEGIN IMMEDIATE takes the database's write lock: a second process starting at the
+        # same time waits (busy_timeout), then finds the migrations recorded and does nothing.
+        done: list[str] = []
+        with self._write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER "
+                         "PRIMARY KEY, name TEXT NOT NULL, applied_at INTEGER NOT NULL)")
+            applied = set(self._applied(conn))
+            for mig in migrations.load("sqlite"):
+                if mig.name in applied:
+                    continue
+                for stmt in _split_statements(mig.sql):
+                    conn.execute(stmt)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?, ?)",
+                             (mig.version, mig.name, _us(datetime.now(UTC))))
+                done.append(mig.name)
+        return done
+
+    # --- the write path -------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        sightings: Sequence[Sighting],
+        *,
+        dead_letters: Sequence[DeadLetter] = (),
+        alerts: Sequence[Alert] = (),
+    ) -> None:
+        now = _us(datetime.now(UTC))
+        rows = [_row(s, now) for s in unique_batch(sightings)]
+        with self._write() as conn:
+            if rows:
+                conn.executemany(_UPSERT, rows)
+            if dead_letters:
+                conn.executemany(_DEAD_LETTER, [
+                    (d.topic, d.payload, d.reason, d.detail, _us(d.received_at))
+                    for d in dead_letters])
+            if alerts:
+                self._upsert_alerts(conn, alerts)
+
+    def _upsert_alerts(self, conn: sqlite3.Connection, alerts: Sequence[Alert]) -> None:
+        for a in alerts:
+            at = _us(a.at)
+            if a.status not in ALERT_STATUSES:
+                raise StorageError(f"alert {a.alert_id}: unknown status {a.status!r}")
+            conn.execute(_ALERT_UPSERT, (a.alert_id, a.kind, at, at, at, a.status, a.tag_id,
+                                         a.reader_id, a.gateway_id, _json(a.detail)))
+            if a.sighting is not None:
+                sid = a.sighting
+                conn.execute(_ALERT_SIGHTING, (a.alert_id, sid.gateway_id, sid.spool_id,
+                                               sid.seq, at))
+
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+        with self._write() as conn:
+            self._upsert_alerts(conn, alerts)
+
+    def record_gateway(self, gateway_id: str, *, state: str | None = None,
+                       health: dict[str, Any] | None = None, at: datetime) -> None:
+        t = _us(at)
+        with self._write() as conn:
+            conn.execute("""
+                INSERT INTO gateways (gateway_id, state, state_at, health, health_at)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (gateway_id) DO UPDATE SET
+                  state = CASE WHEN excluded.state_at IS NOT NULL
+                    AND (state_at IS NULL OR excluded.state_at >= state_at)
+                    THEN excluded.state ELSE state END,
+                  state_at = CASE WHEN excluded.state_at IS NOT NULL
+                    AND (state_at IS NULL OR excluded.state_at >= state_at)
+                    THEN excluded.state_at ELSE state_at END,
+                  health = CASE WHEN excluded.health_at IS NOT NULL
+                    AND (health_at IS NULL OR excluded.health_at >= health_at)
+                    THEN excluded.health ELSE health END,
+                  health_at = CASE WHEN excluded.health_at IS NOT NULL
+                    AND (health_at IS NULL OR excluded.health_at >= health_at)
+                    THEN excluded.health_at ELSE health_at END
+                """, (gateway_id, state, t if state is not None else None,
+                      None if health is None else _json(health),
+                      t if health is not None else None))
+
+    # --- sightings queries ----------------------------------------------------------------
+
+    def sightings(
+        self,
+        *,
+        tag_id: str | None = None,
+        reader_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Sighting]:
+        where, params = self._where(tag_id=tag_id, reader_ids=reader_ids, since=since,
+                                    until=until)
+        sql = (f"SELECT {_SELECT_COLS} FROM sightings s{where} "
+               "ORDER BY s.first_seen, s.gateway_id, s.spool_id, s.seq")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [_sighting(r) for r in self._query(sql, params)]
+
+    @staticmethod
+    def _where(*, tag_id: str | None = None, reader_ids: Sequence[str] | None = None,
+               since: datetime | None = None,
+               until: datetime | None = None) -> tuple[str, list[Any]]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag_id is not None:
+            conds.append("s.tag_id = ?")
+            params.append(tag_id)
+        if reader_ids is not None:
+            ids = list(reader_ids)
+            conds.append(f"s.reader_id IN ({', '.join('?' * len(ids))})" if ids else "0")
+            params.extend(ids)
+        if since is not None:
+            conds.append("s.first_seen >= ?")
+            params.append(_us(since))
+        if until is not None:
+            conds.append("s.first_seen < ?")
+            params.append(_us(until))
+        return (" WHERE " + " AND ".join(conds) if conds else ""), params
+
+    def get_sighting(self, sid: SightingId) -> Sighting | None:
+        rows = self._query(f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.gateway_id = ? "
+                           "AND s.spool_id = ? AND s.seq = ? ORDER BY s.first_seen LIMIT 1",
+                           (sid.gateway_id, sid.spool_id, sid.seq))
+        return _sighting(rows[0]) if rows else None
+
+    def recent_passes(self, tag_id: str, *, before: datetime | None = None,
+                      limit: int = 5) -> list[Sighting]:
+        where, params = self._where(tag_id=tag_id, until=before)
+        params.append(int(limit))
+        return [_sighting(r) for r in self._query(
+            f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY s.first_seen DESC, "
+            "s.gateway_id DESC, s.spool_id DESC, s.seq DESC LIMIT ?", params)]
+
+    def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
+                       batch_size: int = 10_000) -> Iterator[Sighting]:
+        where, params = self._where(since=since, until=until)
+        sql = (f"SELECT {_SELECT_COLS} FROM sightings s{where} "
+               "ORDER BY s.first_seen, s.gateway_id, s.spool_id, s.seq")
+        # Its own connection, so a long scan neither holds the writer's lock nor shares a
+        # cursor with this thread's other queries.
+        conn = self._conn if self._memory else self._connect()
+        try:
+            cur = conn.execute(sql, params)
+            while True:
+                rows = cur.fetchmany(batch_size)
+                if not rows:
+                    return
+                for r in rows:
+                    yield _sighting(r)
+        except sqlite3.Error as e:
+            raise _map_error(e) from e
+        finally:
+            if conn is not self._conn:
+                conn.close()
+
+    def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
+        where, params = self._where(tag_id=tag_id)
+        return [_sighting(r) for r in self._query(
+            f"SELECT {_SELECT_COLS} FROM evidence_sightings s{where} "
+            "ORDER BY s.first_seen, s.gateway_id, s.spool_id, s.seq", params)]
+
+    def count_sightings(self) -> int:
+        return int(self._query("SELECT count(*) FROM sightings")[0][0])
+
+    def counts(self) -> dict[str, int]:
+        return {t: int(self._query(f"SELECT count(*) FROM {t}")[0][0]) for t in _TABLES}
+
+    def info(self) -> dict[str, Any]:
+        with self._read() as conn:
+            applied = self._applied(conn)
+            mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+        known = [m.name for m in migrations.load("sqlite")]
+        return {
+            "backend": "sqlite",
+            "url": self.url,
+            "path": self.path,
+            "sqlite_version": sqlite3.sqlite_version,
+            "journal_mode": mode,
+            "migrations_applied": applied,
+            "migrations_pending": [n for n in known if n not in applied],
+            "counts": self.counts() if applied else {},
+        }
+
+    def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
+        cutoff = cutoff_for(days, now)
+        if not self._mode_logged:
+            log_mode("delete", license=None, days=days)
+            self._mode_logged = True
+        c = _us(cutoff)
+        set_all = ", ".join(f"{col} = excluded.{col}" for col in SIGHTING_COLUMNS[3:])
+        with self._write() as conn:
+            copied = conn.execute(f"""
+                INSERT INTO evidence_sightings ({_COLS}, stored_at, copied_at)
+                SELECT {_SELECT_COLS}, s.stored_at, ? FROM sightings s
+                WHERE s.first_seen < ? AND {EVIDENCE_CONDITION}
+                ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET {set_all}
+                """, (_us(now), c)).rowcount
+            deleted = conn.execute("DELETE FROM sightings WHERE first_seen < ?", (c,)).rowcount
+        return {"mode": "delete", "license": None, "cutoff": cutoff.isoformat(),
+                "evidence_copied": copied, "rows_deleted": deleted, "chunks_dropped": None}
+
+    # --- readers, vehicles, tag assignments -----------------------------------------------
+
+    def upsert_readers(self, readers: Iterable[Reader]) -> None:
+        rows = [(r.reader_id, r.name, r.latitude, r.longitude,
+                 _json({str(k): v for k, v in r.bearings.items()}), r.timezone)
+                for r in readers]
+        with self._write() as conn:
+            conn.executemany("""
+                INSERT INTO readers (reader_id, name, latitude, longitude, bearings, timezone)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (reader_id) DO UPDATE SET name = excluded.name,
+                  latitude = excluded.latitude, longitude = excluded.longitude,
+                  bearings = excluded.bearings, timezone = excluded.timezone
+                """, rows)
+
+    @staticmethod
+    def _reader(r: tuple[Any, ...]) -> Reader:
+        return Reader(r[0], r[1], r[2], r[3],
+                      {int(k): float(v) for k, v in orjson.loads(r[4]).items()}, r[5])
+
+    _READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
+
+    def get_reader(self, reader_id: str) -> Reader | None:
+        rows = self._query(f"SELECT {self._READER_COLS} FROM readers WHERE reader_id = ?",
+                           (reader_id,))
+        return self._reader(rows[0]) if rows else None
+
+    def readers(self) -> list[Reader]:
+        return [self._reader(r) for r in self._query(
+            f"SELECT {self._READER_COLS} FROM readers ORDER BY reader_id")]
+
+    _VEHICLE_COLS: Final = ("vehicle_id, plate, owner, kind, colour, key_tag_id, "
+                            "unaccompanied_check")
+
+    @staticmethod
+    def _vehicle(r: tuple[Any, ...]) -> Vehicle:
+        return Vehicle(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+
+    def upsert_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
+        rows = [(v.vehicle_id, v.plate, v.owner, v.kind, v.colour, v.key_tag_id,
+                 int(v.unaccompanied_check)) for v in vehicles]
+        with self._write() as conn:
+            conn.executemany(f"""
+                INSERT INTO vehicles ({self._VEHICLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (vehicle_id) DO UPDATE SET plate = excluded.plate,
+                  owner = excluded.owner, kind = excluded.kind, colour = excluded.colour,
+                  key_tag_id = excluded.key_tag_id,
+                  unaccompanied_check = excluded.unaccompanied_check
+                """, rows)
+
+    def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
+        rows = self._query(f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE vehicle_id = ?",
+                           (vehicle_id,))
+        return self._vehicle(rows[0]) if rows else None
+
+    def vehicles(self) -> list[Vehicle]:
+        return [self._vehicle(r) for r in self._query(
+            f"SELECT {self._VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id")]
+
+    def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
+        t = _us(at)
+        with self._write() as conn:
+            conn.execute("UPDATE tag_assignments SET valid_to = ? WHERE valid_to IS NULL "
+                         "AND (tag_id = ? OR vehicle_id = ?) AND valid_from <= ?",
+                         (t, tag_id, vehicle_id, t))
+            conn.execute("INSERT INTO tag_assignments (tag_id, vehicle_id, valid_from) "
+                         "VALUES (?, ?, ?) ON CONFLICT (tag_id, valid_from) DO UPDATE SET "
+                         "vehicle_id = excluded.vehicle_id, valid_to = NULL",
+                         (tag_id, vehicle_id, t))
+
+    def release_tag(self, tag_id: str, *, at: datetime) -> None:
+        t = _us(at)
+        with self._write() as conn:
+            conn.execute("UPDATE tag_assignments SET valid_to = ? WHERE valid_to IS NULL "
+                         "AND tag_id = ? AND valid_from <= ?", (t, tag_id, t))
+
+    def tag_assignments(self, *, tag_id: str | None = None,
+                        vehicle_id: str | None = None) -> list[TagAssignment]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag_id is not None:
+            conds.append("tag_id = ?")
+            params.append(tag_id)
+        if vehicle_id is not None:
+            conds.append("vehicle_id = ?")
+            params.append(vehicle_id)
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        return [TagAssignment(r[0], r[1], _dt(r[2]), _dt_opt(r[3])) for r in self._query(
+            "SELECT tag_id, vehicle_id, valid_from, valid_to FROM tag_assignments"
+            f"{where} ORDER BY valid_from, tag_id", params)]
+
+    def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
+        t = _us(at)
+        cols = ", ".join(f"v.{c.strip()}" for c in self._VEHICLE_COLS.split(","))
+        rows = self._query(
+            f"SELECT {cols} FROM tag_assignments a JOIN vehicles v ON v.vehicle_id = "
+            "a.vehicle_id WHERE a.tag_id = ? AND a.valid_from <= ? AND (a.valid_to IS NULL "
+            "OR a.valid_to > ?) ORDER BY a.valid_from DESC LIMIT 1", (tag_id, t, t))
+        return self._vehicle(rows[0]) if rows else None
+
+    # --- watchlist ------------------------------------------------------------------------
+
+    _WATCH_COLS: Final = "tag_id, case_no, reporter, reported_at, note, status, changed_at"
+
+    @staticmethod
+    def _watch(r: tuple[Any, ...]) -> WatchEntry:
+        return WatchEntry(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], _dt(r[6]))
+
+    def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
+                      reported_at: datetime, note: str = "", at: datetime) -> WatchEntry:
+        with self._write() as conn:
+            conn.execute(f"""
+                INSERT INTO watchlist ({self._WATCH_COLS}) VALUES (?, ?, ?, ?, ?, 'active', ?)
+                ON CONFLICT (tag_id, case_no) DO UPDATE SET reporter = excluded.reporter,
+                  reported_at = excluded.reported_at, note = excluded.note,
+                  status = 'active', changed_at = excluded.changed_at
+                """, (tag_id, case_no, reporter, _us(reported_at), note, _us(at)))
+        return WatchEntry(tag_id, case_no, reporter, reported_at, note, "active", at)
+
+    def watchlist_remove(self, tag_id: str, *, status: str = "recovered", at: datetime,
+                         case_no: str | None = None) -> int:
+        if status not in WATCH_STATUSES or status == "active":
+            raise StorageError(f"a watchlist entry leaves as recovered or withdrawn, "
+                               f"not {status!r}")
+        sql = ("UPDATE watchlist SET status = ?, changed_at = ? "
+               "WHERE tag_id = ? AND status = 'active'")
+        params: list[Any] = [status, _us(at), tag_id]
+        if case_no is not None:
+            sql += " AND case_no = ?"
+            params.append(case_no)
+        with self._write() as conn:
+            return int(conn.execute(sql, params).rowcount)
+
+    def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
+                  changed_since: datetime | None = None) -> list[WatchEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            conds.append("status = ?")
+            params.append(status)
+        if tag_id is not None:
+            conds.append("tag_id = ?")
+            params.append(tag_id)
+        if changed_since is not None:
+            conds.append("changed_at >= ?")
+            params.append(_us(changed_since))
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        return [self._watch(r) for r in self._query(
+            f"SELECT {self._WATCH_COLS} FROM watchlist{where} ORDER BY tag_id, case_no",
+            params)]
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    _ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
+                          "gateway_id, detail")
+
+    def _alert_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[StoredAlert]:
+        out = []
+        for r in rows:
+            sids = tuple(SightingId(g, sp, sq) for g, sp, sq in conn.execute(
+                "SELECT gateway_id, spool_id, seq FROM alert_sightings WHERE alert_id = ? "
+                "ORDER BY added_at, gateway_id, spool_id, seq", (r[0],)))
+            hist = tuple(AlertStatusChange(_dt(h[0]), h[1], h[2], h[3], h[4])
+                         for h in conn.execute(
+                "SELECT at, actor, from_status, to_status, note FROM alert_status_changes "
+                "WHERE alert_id = ? ORDER BY at, id", (r[0],)))
+            out.append(StoredAlert(
+                alert_id=r[0], kind=r[1], at=_dt(r[2]), last_at=_dt(r[3]),
+                updated_at=_dt(r[4]), status=r[5], tag_id=r[6], reader_id=r[7],
+                gateway_id=r[8], detail=orjson.loads(r[9]), sightings=sids, history=hist))
+        return out
+
+    def get_alert(self, alert_id: str) -> StoredAlert | None:
+        with self._read() as conn:
+            rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = ?",
+                                (alert_id,)).fetchall()
+            found = self._alert_rows(conn, rows)
+        return found[0] if found else None
+
+    def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
+               tag_id: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            sts = [status] if isinstance(status, str) else list(status)
+            conds.append(f"status IN ({', '.join('?' * len(sts))})" if sts else "0")
+            params.extend(sts)
+        for col, val in (("kind", kind), ("tag_id", tag_id)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                params.append(val)
+        if since is not None:
+            conds.append("at >= ?")
+            params.append(_us(since))
+        if until is not None:
+            conds.append("at < ?")
+            params.append(_us(until))
+        sql = f"SELECT {self._ALERT_COLS} FROM alerts"
+        sql += (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY at DESC, alert_id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self._read() as conn:
+            return self._alert_rows(conn, conn.execute(sql, params).fetchall())
+
+    def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
+                         note: str | None = None) -> StoredAlert:
+        if status not in ALERT_STATUSES:
+            raise StorageError(f"unknown alert status {status!r}")
+        t = _us(at)
+        with self._write() as conn:
+            row = conn.execute("SELECT status FROM alerts WHERE alert_id = ?",
+                               (alert_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no alert {alert_id!r}")
+            conn.execute("UPDATE alerts SET status = ?, updated_at = max(updated_at, ?) "
+                         "WHERE alert_id = ?", (status, t, alert_id))
+            conn.execute("INSERT INTO alert_status_changes (alert_id, at, actor, from_status, "
+                         "to_status, note) VALUES (?, ?, ?, ?, ?, ?)",
+                         (alert_id, t, actor, row[0], status, note))
+        found = self.get_alert(alert_id)
+        assert found is not None
+        return found
+
+    # --- dead letters, audit, gateways ----------------------------------------------------
+
+    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
+                     limit: int | None = 100) -> list[DeadLetter]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conds.append("received_at >= ?")
+            params.append(_us(since))
+        if reason is not None:
+            conds.append("reason = ?")
+            params.append(reason)
+        sql = "SELECT topic, payload, reason, detail, received_at FROM dead_letters"
+        sql += (" WHERE " + " AND ".join(conds) if conds else "")
+        sql += " ORDER BY received_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [DeadLetter(r[0], bytes(r[1]), r[2], r[3], _dt(r[4]))
+                for r in self._query(sql, params)]
+
+    def count_dead_letters(self, *, reason: str | None = None) -> int:
+        if reason is None:
+            return int(self._query("SELECT count(*) FROM dead_letters")[0][0])
+        return int(self._query("SELECT count(*) FROM dead_letters WHERE reason = ?",
+                               (reason,))[0][0])
+
+    def append_audit(self, *, actor: str, action: str, reason: str,
+                     params: dict[str, Any], at: datetime) -> None:
+        with self._write() as conn:
+            conn.execute("INSERT INTO audit_log (at, actor, action, reason, params) "
+                         "VALUES (?, ?, ?, ?, ?)", (_us(at), actor, action, reason, _json(params)))
+
+    def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                  actor: str | None = None, action: str | None = None,
+                  limit: int | None = None) -> list[AuditEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conds.append("at >= ?")
+            params.append(_us(since))
+        if until is not None:
+            conds.append("at < ?")
+            params.append(_us(until))
+        for col, val in (("actor", actor), ("action", action)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                params.append(val)
+        sql = "SELECT id, at, actor, action, reason, params FROM audit_log"
+        sql += (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY at, id"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [AuditEntry(r[0], _dt(r[1]), r[2], r[3], r[4], orjson.loads(r[5]))
+                for r in self._query(sql, params)]
+
+    @staticmethod
+    def _gateway(r: tuple[Any, ...]) -> GatewayRecord:
+        return GatewayRecord(r[0], r[1], _dt_opt(r[2]),
+                             None if r[3] is None else orjson.loads(r[3]), _dt_opt(r[4]))
+
+    def get_gateway(self, gateway_id: str) -> GatewayRecord | None:
+        rows = self._query("SELECT gateway_id, state, state_at, health, health_at FROM gateways "
+                           "WHERE gateway_id = ?", (gateway_id,))
+        return self._gateway(rows[0]) if rows else None
+
+    def gateways(self) -> list[GatewayRecord]:
+        return [self._gateway(r) for r in self._query(
+            "SELECT gateway_id, state, state_at, health, health_at FROM gateways "
+            "ORDER BY gateway_id")]

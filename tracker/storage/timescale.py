@@ -1,0 +1,799 @@
+"""The TimescaleDB backend: PostgreSQL with the timescaledb extension, via psycopg 3 and a
+psycopg-pool connection pool.
+
+The write path, one transaction per batch::
+
+    batch (deduplicated) --binary COPY, explicit types--> sightings_stage (temp, per session,
+        ON COMMIT DELETE ROWS)
+    sightings_stage --one INSERT ... SELECT ... ON CONFLICT DO UPDATE (merge rule)--> sightings
+    dead letters, alerts --executemany--> their tables
+    COMMIT
+
+The staging table is created once per pooled connection (``_configure``); hot statements are
+prepared (``prepare=True``). Errors that mean "the server is not there right now" (refused,
+restarting, shut down by an admin, connection lost, no pooled connection within ``timeout``)
+become StorageUnavailable after a rollback, so the caller can retry the same batch; the pool
+checks each connection before lending it, so the first call after the server is back works.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+from collections.abc import Iterable, Iterator, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any, Final
+
+import psycopg
+from psycopg.types.json import Jsonb
+from psycopg_pool import ConnectionPool
+
+from pak.types import Sighting, SightingId
+from tracker.storage import migrations
+from tracker.storage.base import (
+    Alert,
+    DeadLetter,
+    NotFound,
+    Storage,
+    StorageError,
+    StorageUnavailable,
+)
+from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
+from tracker.storage.records import (
+    ALERT_STATUSES,
+    WATCH_STATUSES,
+    AlertStatusChange,
+    AuditEntry,
+    GatewayRecord,
+    Reader,
+    StoredAlert,
+    TagAssignment,
+    Vehicle,
+    WatchEntry,
+)
+from tracker.storage.retention import (
+    EVIDENCE_CONDITION,
+    POLICY_GRACE,
+    RetentionMode,
+    log_mode,
+)
+
+__all__ = ["STAGE_TYPES", "TimescaleStorage", "copy_row"]
+
+_log = logging.getLogger("tracker.storage.timescale")
+
+Conn = psycopg.Connection[tuple[Any, ...]]
+
+#: Key of the session advisory lock that serialises migrations between processes.
+_MIGRATE_LOCK: Final = 0x70616B5F6D6967  # "pak_mig"
+
+#: PostgreSQL types of the staging table's columns, in SIGHTING_COLUMNS order (binary COPY
+#: needs them stated: Python values alone do not say int2 from int8).
+STAGE_TYPES: Final[tuple[str, ...]] = (
+    "text", "text", "int8", "text", "text", "text", "int4", "text", "int2", "int2[]",
+    "timestamptz", "timestamptz", "int8", "float8", "int4", "text[]", "timestamptz",
+)
+
+_COLS: Final = ", ".join(SIGHTING_COLUMNS)
+_SELECT_COLS: Final = ", ".join(f"s.{c}" for c in SIGHTING_COLUMNS)
+_ORDER: Final = 's.first_seen, s.gateway_id COLLATE "C", s.spool_id COLLATE "C", s.seq'
+_ORDER_DESC: Final = ('s.first_seen DESC, s.gateway_id COLLATE "C" DESC, '
+                      's.spool_id COLLATE "C" DESC, s.seq DESC')
+
+_STAGE_DDL: Final = ("CREATE TEMP TABLE IF NOT EXISTS sightings_stage ("
+                     + ", ".join(f"{c} {t}" for c, t in zip(SIGHTING_COLUMNS, STAGE_TYPES,
+                                                            strict=True))
+                     + ") ON COMMIT DELETE ROWS")
+_COPY_STAGE: Final = f"COPY sightings_stage ({_COLS}) FROM STDIN (FORMAT BINARY)"
+
+# The merge rule of pak.types.merge_sightings with a = the stored row (s), b = the incoming
+# one (EXCLUDED); see tracker/storage/sqlite.py for the same rule in SQLite's dialect.
+# "b is the base" when b is closed and s is not. GREATEST ignores NULLs, as _max_opt does.
+# Rows are inserted in key order so two writers touching the same ids lock them in the same
+# order (no deadlock between tracker instances). The list unions skip the function call in
+# the common case (one side already holds the other: an open message's antennas are a prefix
+# of the closed one's); the flag shortcut relies on stored flags being sorted and unique,
+# which copy_row ensures.
+_B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
+_MERGE: Final = f"""
+INSERT INTO sightings AS s ({_COLS})
+SELECT {_COLS} FROM sightings_stage ORDER BY gateway_id, spool_id, seq
+ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
+    state = CASE WHEN s.state = 'closed' OR EXCLUDED.state = 'closed'
+                 THEN 'closed' ELSE 'open' END,
+    tag_id = CASE WHEN {_B_BASE} THEN EXCLUDED.tag_id ELSE s.tag_id END,
+    tag_kind = CASE WHEN {_B_BASE} THEN EXCLUDED.tag_kind ELSE s.tag_kind END,
+    tag_type = CASE WHEN {_B_BASE} THEN EXCLUDED.tag_type ELSE s.tag_type END,
+    reader_id = CASE WHEN {_B_BASE} THEN EXCLUDED.reader_id ELSE s.reader_id END,
+    antenna = CASE WHEN {_B_BASE} THEN coalesce(EXCLUDED.antenna, s.antenna)
+                   ELSE coalesce(s.antenna, EXCLUDED.antenna) END,
+    antennas = CASE WHEN {_B_BASE}
+        THEN CASE WHEN s.antennas <@ EXCLUDED.antennas THEN EXCLUDED.antennas
+                  ELSE pak_antenna_union(EXCLUDED.antennas, s.antennas) END
+        ELSE CASE WHEN EXCLUDED.antennas <@ s.antennas THEN s.antennas
+                  ELSE pak_antenna_union(s.antennas, EXCLUDED.antennas) END END,
+    reader_time = CASE WHEN {_B_BASE} THEN coalesce(EXCLUDED.reader_time, s.reader_time)
+                       ELSE coalesce(s.reader_time, EXCLUDED.reader_time) END,
+    last_seen = GREATEST(s.last_seen, EXCLUDED.last_seen),
+    reads = GREATEST(s.reads, EXCLUDED.reads),
+    rssi_max_dbm = GREATEST(s.rssi_max_dbm, EXCLUDED.rssi_max_dbm),
+    rssi_max_raw = GREATEST(s.rssi_max_raw, EXCLUDED.rssi_max_raw),
+    flags = CASE WHEN EXCLUDED.flags <@ s.flags THEN s.flags
+                 ELSE pak_flag_union(s.flags, EXCLUDED.flags) END
+"""
+
+_ALERT_UPSERT: Final = """
+INSERT INTO alerts AS a (alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id,
+                         gateway_id, detail)
+VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
+ON CONFLICT (alert_id) DO UPDATE SET
+    at = LEAST(a.at, EXCLUDED.at),
+    last_at = GREATEST(a.last_at, EXCLUDED.last_at),
+    updated_at = GREATEST(a.updated_at, EXCLUDED.updated_at),
+    tag_id = CASE WHEN EXCLUDED.last_at >= a.last_at THEN coalesce(EXCLUDED.tag_id, a.tag_id)
+                  ELSE a.tag_id END,
+    reader_id = CASE WHEN EXCLUDED.last_at >= a.last_at
+                     THEN coalesce(EXCLUDED.reader_id, a.reader_id) ELSE a.reader_id END,
+    gateway_id = CASE WHEN EXCLUDED.last_at >= a.last_at
+                      THEN coalesce(EXCLUDED.gateway_id, a.gateway_id) ELSE a.gateway_id END,
+    detail = CASE WHEN EXCLUDED.last_at >= a.last_at THEN EXCLUDED.detail ELSE a.detail END
+"""
+_ALERT_SIGHTING: Final = """
+INSERT INTO alert_sightings (alert_id, gateway_id, spool_id, seq, added_at)
+VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
+"""
+_DEAD_LETTER: Final = """
+INSERT INTO dead_letters (topic, payload, reason, detail, received_at) VALUES (%s, %s, %s, %s, %s)
+"""
+
+_TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
+                  "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
+
+
+def _aware(t: datetime) -> datetime:
+    """Naive datetimes are read as UTC (as in the SQLite backend)."""
+    return t if t.tzinfo is not None else t.replace(tzinfo=UTC)
+
+
+def _aware_opt(t: datetime | None) -> datetime | None:
+    return None if t is None else _aware(t)
+
+
+def copy_row(s: Sighting) -> tuple[Any, ...]:
+    """One sighting as a row of the staging table (STAGE_TYPES)."""
+    return (s.gateway_id, s.spool_id, s.seq, s.state, s.tag_id, s.tag_kind, s.tag_type,
+            s.reader_id, s.antenna, list(s.antennas), _aware(s.first_seen),
+            _aware(s.last_seen), s.reads, s.rssi_max_dbm, s.rssi_max_raw,
+            normal_flags(s.flags), _aware_opt(s.reader_time))
+
+
+def _sighting(r: Sequence[Any]) -> Sighting:
+    return Sighting(
+        gateway_id=r[0], spool_id=r[1], seq=r[2], state=r[3], tag_id=r[4], tag_kind=r[5],
+        tag_type=r[6], reader_id=r[7], antenna=r[8], antennas=tuple(r[9]),
+        first_seen=r[10], last_seen=r[11], reads=r[12], rssi_max_dbm=r[13],
+        rssi_max_raw=r[14], flags=tuple(r[15]), reader_time=r[16],
+    )
+
+
+def redact(url: str) -> str:
+    """The URL without its password (for logs and ``pak db info``)."""
+    return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
+
+
+def _unavailable(e: BaseException) -> bool:
+    return isinstance(e, psycopg.OperationalError)
+
+
+def _configure(conn: Conn) -> None:
+    """Session set-up of every pooled connection: UTC times and the staging table."""
+    conn.execute("SET TIME ZONE 'UTC'")
+    conn.execute(_STAGE_DDL)
+    conn.commit()
+
+
+class TimescaleStorage(Storage):
+    """Storage in PostgreSQL + TimescaleDB (``postgresql://...``)."""
+
+    def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4,
+                 timeout: float = 5.0, connect_timeout: int = 5,
+                 application_name: str = "pak") -> None:
+        self.url = url
+        self._timeout = timeout
+        self._connect_kwargs: dict[str, Any] = {"connect_timeout": connect_timeout,
+                                                "application_name": application_name}
+        self._mode_logged = False
+        # open(wait=False): a database that is down at start-up is not an error yet; the
+        # first call says StorageUnavailable. The pool's own reconnection backs off
+        # exponentially for reconnect_timeout; kept shorter than ``timeout``, a call made
+        # after the server is back finds either a pending attempt due within its wait or
+        # none (and the pool then connects at once), so the next call after an outage works
+        # instead of waiting out a back-off grown over a long outage.
+        self._pool: ConnectionPool[Conn] = ConnectionPool(
+            url, min_size=min_size, max_size=max_size, open=False, timeout=timeout,
+            reconnect_timeout=max(0.5, timeout / 2), configure=_configure,
+            check=ConnectionPool.check_connection, kwargs=self._connect_kwargs,
+            name="pak-storage")
+        self._pool.open(wait=False)
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # --- connections and errors -----------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _tx(self) -> Iterator[Conn]:
+        """A pooled connection in one transaction, committed at the end, rolled back on any
+        error; psycopg errors become StorageUnavailable or StorageError."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield conn
+        except psycopg.Error as e:
+            if _unavailable(e):
+                raise StorageUnavailable(f"postgresql: {e}") from e
+            raise StorageError(f"postgresql: {e}") from e
+
+    def _query(self, sql: str, params: Sequence[Any] | None = None, *,
+               prepare: bool | None = None) -> list[tuple[Any, ...]]:
+        with self._tx() as conn:
+            return conn.execute(sql, params, prepare=prepare).fetchall()
+
+    # --- migrations -----------------------------------------------------------------------
+
+    def migrate(self) -> list[str]:
+        # Its own connection in autocommit mode: a session advisory lock serialises
+        # processes that start together; each migration then runs in its own transaction.
+        done: list[str] = []
+        try:
+            with psycopg.connect(self.url, autocommit=True, **self._connect_kwargs) as conn:
+                conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATE_LOCK,))
+                try:
+                    conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version "
+                                 "integer PRIMARY KEY, name text NOT NULL, applied_at "
+                                 "timestamptz NOT NULL DEFAULT now())")
+                    applied = {r[0] for r in conn.execute("SELECT name FROM schema_migrations")}
+                    for mig in migrations.load("postgres"):
+                        if mig.name in applied:
+                            continue
+                        with conn.transaction():
+                            conn.execute(mig.sql.encode())
+                            conn.execute("INSERT INTO schema_migrations (version, name) "
+                                         "VALUES (%s, %s)", (mig.version, mig.name))
+                        _log.info("migration applied: %s", mig.name)
+                        done.append(mig.name)
+                finally:
+                    if not conn.broken:
+                        conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATE_LOCK,))
+        except psycopg.Error as e:
+            if _unavailable(e):
+                raise StorageUnavailable(f"postgresql: {e}") from e
+            raise StorageError(f"postgresql: migration failed: {e}") from e
+        return done
+
+    def _applied(self, conn: Conn) -> list[str]:
+        if conn.execute("SELECT to_regclass('schema_migrations')").fetchone() == (None,):
+            return []
+        return [r[0] for r in conn.execute("SELECT name FROM schema_migrations ORDER BY version")]
+
+    # --- the write path -------------------------------------------------------------------
+
+    def write_batch(
+        self,
+        sightings: Sequence[Sighting],
+        *,
+        dead_letters: Sequence[DeadLetter] = (),
+        alerts: Sequence[Alert] = (),
+    ) -> None:
+        batch = unique_batch(sightings)
+        with self._tx() as conn:
+            if batch:
+                with conn.cursor() as cur:
+                    with cur.copy(_COPY_STAGE) as cp:
+                        cp.set_types(list(STAGE_TYPES))
+                        for s in batch:
+                            cp.write_row(copy_row(s))
+                    cur.execute(_MERGE, prepare=True)
+            if dead_letters:
+                with conn.cursor() as cur:
+                    cur.executemany(_DEAD_LETTER, [
+                        (d.topic, d.payload, d.reason, d.detail, _aware(d.received_at))
+                        for d in dead_letters])
+            if alerts:
+                self._upsert_alerts(conn, alerts)
+
+    def _upsert_alerts(self, conn: Conn, alerts: Sequence[Alert]) -> None:
+        rows, links = [], []
+        for a in alerts:
+            if a.status not in ALERT_STATUSES:
+                raise StorageError(f"alert {a.alert_id}: unknown status {a.status!r}")
+            at = _aware(a.at)
+            rows.append((a.alert_id, a.kind, at, at, at, a.status, a.tag_id, a.reader_id,
+                         a.gateway_id, Jsonb(a.detail)))
+            if a.sighting is not None:
+                sid = a.sighting
+                links.append((a.alert_id, sid.gateway_id, sid.spool_id, sid.seq, at))
+        with conn.cursor() as cur:
+            cur.executemany(_ALERT_UPSERT, rows)
+            if links:
+                cur.executemany(_ALERT_SIGHTING, links)
+
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+        with self._tx() as conn:
+            self._upsert_alerts(conn, alerts)
+
+    def record_gateway(self, gateway_id: str, *, state: str | None = None,
+                       health: dict[str, Any] | None = None, at: datetime) -> None:
+        t = _aware(at)
+        newer_state = ("EXCLUDED.state_at IS NOT NULL AND "
+                       "(g.state_at IS NULL OR EXCLUDED.state_at >= g.state_at)")
+        newer_health = ("EXCLUDED.health_at IS NOT NULL AND "
+                        "(g.health_at IS NULL OR EXCLUDED.health_at >= g.health_at)")
+        with self._tx() as conn:
+            conn.execute(f"""
+                INSERT INTO gateways AS g (gateway_id, state, state_at, health, health_at)
+                VALUES (%s, %s, %s, %s, %s)
+                ON CONFLICT (gateway_id) DO UPDATE SET
+                  state = CASE WHEN {newer_state} THEN EXCLUDED.state ELSE g.state END,
+                  state_at = CASE WHEN {newer_state} THEN EXCLUDED.state_at
+                                  ELSE g.state_at END,
+                  health = CASE WHEN {newer_health} THEN EXCLUDED.health ELSE g.health END,
+                  health_at = CASE WHEN {newer_health} THEN EXCLUDED.health_at
+                                   ELSE g.health_at END
+                """, (gateway_id, state, t if state is not None else None,
+                      None if health is None else Jsonb(health),
+                      t if health is not None else None), prepare=True)
+
+    # --- sightings queries ----------------------------------------------------------------
+
+    @staticmethod
+    def _where(*, tag_id: str | None = None, reader_ids: Sequence[str] | None = None,
+               since: datetime | None = None,
+               until: datetime | None = None) -> tuple[str, list[Any]]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag_id is not None:
+            conds.append("s.tag_id = %s")
+            params.append(tag_id)
+        if reader_ids is not None:
+            conds.append("s.reader_id = ANY(%s::text[])")
+            params.append(list(reader_ids))
+        if since is not None:
+            conds.append("s.first_seen >= %s")
+            params.append(_aware(since))
+        if until is not None:
+            conds.append("s.first_seen < %s")
+            params.append(_aware(until))
+        return (" WHERE " + " AND ".join(conds) if conds else ""), params
+
+    def sightings(
+        self,
+        *,
+        tag_id: str | None = None,
+        reader_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Sighting]:
+        where, params = self._where(tag_id=tag_id, reader_ids=reader_ids, since=since,
+                                    until=until)
+        sql = f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY {_ORDER}"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        return [_sighting(r) for r in self._query(sql, params, prepare=True)]
+
+    def get_sighting(self, sid: SightingId) -> Sighting | None:
+        rows = self._query(f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.gateway_id = %s "
+                           "AND s.spool_id = %s AND s.seq = %s ORDER BY s.first_seen LIMIT 1",
+                           (sid.gateway_id, sid.spool_id, sid.seq), prepare=True)
+        return _sighting(rows[0]) if rows else None
+
+    def recent_passes(self, tag_id: str, *, before: datetime | None = None,
+                      limit: int = 5) -> list[Sighting]:
+        where, params = self._where(tag_id=tag_id, until=before)
+        params.append(int(limit))
+        return [_sighting(r) for r in self._query(
+            f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY {_ORDER_DESC} LIMIT %s",
+            params, prepare=True)]
+
+    def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
+                       batch_size: int = 10_000) -> Iterator[Sighting]:
+        where, params = self._where(since=since, until=until)
+        sql = f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY {_ORDER}"
+        # A server-side cursor: rows arrive batch_size at a time, never all in memory.
+        with self._tx() as conn, conn.cursor(name="pak_iter_sightings") as cur:
+            cur.itersize = batch_size
+            cur.execute(sql, params)
+            for r in cur:
+                yield _sighting(r)
+
+    def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
+        where, params = self._where(tag_id=tag_id)
+        return [_sighting(r) for r in self._query(
+            f"SELECT {_SELECT_COLS} FROM evidence_sightings s{where} ORDER BY {_ORDER}",
+            params)]
+
+    def count_sightings(self) -> int:
+        return int(self._query("SELECT count(*) FROM sightings")[0][0])
+
+    def counts(self) -> dict[str, int]:
+        sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)
+        row = self._query(sql)[0]
+        return {t: int(n) for t, n in zip(_TABLES, row, strict=True)}
+
+    def info(self) -> dict[str, Any]:
+        with self._tx() as conn:
+            applied = self._applied(conn)
+            server = conn.execute("SHOW server_version").fetchone()
+            ext = conn.execute("SELECT extversion FROM pg_extension "
+                               "WHERE extname = 'timescaledb'").fetchone()
+            lic = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+            hyper: list[dict[str, Any]] = []
+            if ext is not None:
+                hyper = [{"name": r[0], "chunks": r[1], "compression": r[2]}
+                         for r in conn.execute(
+                             "SELECT hypertable_name, num_chunks, compression_enabled "
+                             "FROM timescaledb_information.hypertables "
+                             "ORDER BY hypertable_name")]
+        known = [m.name for m in migrations.load("postgres")]
+        return {
+            "backend": "timescaledb",
+            "url": redact(self.url),
+            "server_version": server[0] if server else None,
+            "timescaledb_version": ext[0] if ext else None,
+            "timescaledb_license": lic[0] if lic else None,
+            "hypertables": hyper,
+            "migrations_applied": applied,
+            "migrations_pending": [n for n in known if n not in applied],
+            "counts": self.counts() if len(applied) == len(known) else {},
+        }
+
+    # --- retention ------------------------------------------------------------------------
+
+    def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
+        cutoff = cutoff_for(days, now)
+        set_all = ", ".join(f"{c} = EXCLUDED.{c}" for c in SIGHTING_COLUMNS[3:])
+        with self._tx() as conn:
+            row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
+            lic = row[0] if row else None
+            mode: RetentionMode = "policy" if lic == "timescale" else "drop_chunks"
+            if not self._mode_logged:
+                log_mode(mode, license=lic, days=days)
+                self._mode_logged = True
+            # Evidence first, in the same transaction as the drop: nothing an open case or
+            # alert needs can go without its copy.
+            copied = conn.execute(f"""
+                INSERT INTO evidence_sightings ({_COLS}, stored_at, copied_at)
+                SELECT {_SELECT_COLS}, s.stored_at, %s FROM sightings s
+                WHERE s.first_seen < %s AND {EVIDENCE_CONDITION}
+                ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET {set_all}
+                """, (_aware(now), cutoff)).rowcount
+            chunks: int | None = None
+            if mode == "drop_chunks":
+                dropped = conn.execute("SELECT count(*) FROM drop_chunks('sightings', "
+                                       "older_than => %s::timestamptz)", (cutoff,)).fetchone()
+                chunks = int(dropped[0]) if dropped else 0
+            else:
+                self._ensure_policies(conn, days)
+        return {"mode": mode, "license": lic, "cutoff": cutoff.isoformat(),
+                "evidence_copied": copied, "chunks_dropped": chunks, "rows_deleted": None}
+
+    @staticmethod
+    def _ensure_policies(conn: Conn, days: float) -> None:
+        """Compression and a retention policy (timescale license only; not exercised on the
+        Apache-only build of the development machines)."""
+        drop_after = timedelta(days=days) + POLICY_GRACE
+        compress_after = max(timedelta(days=1), min(timedelta(days=7), timedelta(days=days) / 2))
+        enabled = conn.execute("SELECT compression_enabled FROM timescaledb_information."
+                               "hypertables WHERE hypertable_name = 'sightings'").fetchone()
+        if not (enabled and enabled[0]):
+            conn.execute("ALTER TABLE sightings SET (timescaledb.compress, "
+                         "timescaledb.compress_segmentby = 'tag_id', "
+                         "timescaledb.compress_orderby = 'first_seen DESC, gateway_id, "
+                         "spool_id, seq')")
+        conn.execute("SELECT add_compression_policy('sightings', compress_after => %s, "
+                     "if_not_exists => true)", (compress_after,))
+        # Re-adding a policy resets its schedule: only replace it when drop_after changed.
+        same = conn.execute("SELECT (config->>'drop_after')::interval = %s::interval "
+                            "FROM timescaledb_information.jobs WHERE proc_name = "
+                            "'policy_retention' AND hypertable_name = 'sightings'",
+                            (drop_after,)).fetchone()
+        if same is not None and not same[0]:
+            conn.execute("SELECT remove_retention_policy('sightings')")
+        if same is None or not same[0]:
+            conn.execute("SELECT add_retention_policy('sightings', drop_after => %s)",
+                         (drop_after,))
+
+    # --- readers, vehicles, tag assignments -----------------------------------------------
+
+    def upsert_readers(self, readers: Iterable[Reader]) -> None:
+        rows = [(r.reader_id, r.name, r.latitude, r.longitude,
+                 Jsonb({str(k): v for k, v in r.bearings.items()}), r.timezone)
+                for r in readers]
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany("""
+                INSERT INTO readers (reader_id, name, latitude, longitude, bearings, timezone)
+                VALUES (%s, %s, %s, %s, %s, %s)
+                ON CONFLICT (reader_id) DO UPDATE SET name = EXCLUDED.name,
+                  latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+                  bearings = EXCLUDED.bearings, timezone = EXCLUDED.timezone
+                """, rows)
+
+    _READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
+
+    @staticmethod
+    def _reader(r: Sequence[Any]) -> Reader:
+        return Reader(r[0], r[1], r[2], r[3], {int(k): float(v) for k, v in r[4].items()}, r[5])
+
+    def get_reader(self, reader_id: str) -> Reader | None:
+        rows = self._query(f"SELECT {self._READER_COLS} FROM readers WHERE reader_id = %s",
+                           (reader_id,), prepare=True)
+        return self._reader(rows[0]) if rows else None
+
+    def readers(self) -> list[Reader]:
+        return [self._reader(r) for r in self._query(
+            f'SELECT {self._READER_COLS} FROM readers ORDER BY reader_id COLLATE "C"')]
+
+    _VEHICLE_COLS: Final = ("vehicle_id, plate, owner, kind, colour, key_tag_id, "
+                            "unaccompanied_check")
+
+    @staticmethod
+    def _vehicle(r: Sequence[Any]) -> Vehicle:
+        return Vehicle(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+
+    def upsert_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
+        rows = [(v.vehicle_id, v.plate, v.owner, v.kind, v.colour, v.key_tag_id,
+                 v.unaccompanied_check) for v in vehicles]
+        with self._tx() as conn, conn.cursor() as cur:
+            cur.executemany(f"""
+                INSERT INTO vehicles ({self._VEHICLE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s)
+                ON CONFLICT (vehicle_id) DO UPDATE SET plate = EXCLUDED.plate,
+                  owner = EXCLUDED.owner, kind = EXCLUDED.kind, colour = EXCLUDED.colour,
+                  key_tag_id = EXCLUDED.key_tag_id,
+                  unaccompanied_check = EXCLUDED.unaccompanied_check
+                """, rows)
+
+    def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
+        rows = self._query(f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE vehicle_id = %s",
+                           (vehicle_id,), prepare=True)
+        return self._vehicle(rows[0]) if rows else None
+
+    def vehicles(self) -> list[Vehicle]:
+        return [self._vehicle(r) for r in self._query(
+            f'SELECT {self._VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id COLLATE "C"')]
+
+    def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
+        t = _aware(at)
+        with self._tx() as conn:
+            conn.execute("UPDATE tag_assignments SET valid_to = %s WHERE valid_to IS NULL "
+                         "AND (tag_id = %s OR vehicle_id = %s) AND valid_from <= %s",
+                         (t, tag_id, vehicle_id, t))
+            conn.execute("INSERT INTO tag_assignments (tag_id, vehicle_id, valid_from) "
+                         "VALUES (%s, %s, %s) ON CONFLICT (tag_id, valid_from) DO UPDATE SET "
+                         "vehicle_id = EXCLUDED.vehicle_id, valid_to = NULL",
+                         (tag_id, vehicle_id, t))
+
+    def release_tag(self, tag_id: str, *, at: datetime) -> None:
+        t = _aware(at)
+        with self._tx() as conn:
+            conn.execute("UPDATE tag_assignments SET valid_to = %s WHERE valid_to IS NULL "
+                         "AND tag_id = %s AND valid_from <= %s", (t, tag_id, t))
+
+    def tag_assignments(self, *, tag_id: str | None = None,
+                        vehicle_id: str | None = None) -> list[TagAssignment]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag_id is not None:
+            conds.append("tag_id = %s")
+            params.append(tag_id)
+        if vehicle_id is not None:
+            conds.append("vehicle_id = %s")
+            params.append(vehicle_id)
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        return [TagAssignment(*r) for r in self._query(
+            "SELECT tag_id, vehicle_id, valid_from, valid_to FROM tag_assignments"
+            f'{where} ORDER BY valid_from, tag_id COLLATE "C"', params)]
+
+    def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
+        t = _aware(at)
+        cols = ", ".join(f"v.{c.strip()}" for c in self._VEHICLE_COLS.split(","))
+        rows = self._query(
+            f"SELECT {cols} FROM tag_assignments a JOIN vehicles v USING (vehicle_id) "
+            "WHERE a.tag_id = %s AND a.valid_from <= %s AND (a.valid_to IS NULL "
+            "OR a.valid_to > %s) ORDER BY a.valid_from DESC LIMIT 1", (tag_id, t, t),
+            prepare=True)
+        return self._vehicle(rows[0]) if rows else None
+
+    # --- watchlist ------------------------------------------------------------------------
+
+    _WATCH_COLS: Final = "tag_id, case_no, reporter, reported_at, note, status, changed_at"
+
+    def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
+                      reported_at: datetime, note: str = "", at: datetime) -> WatchEntry:
+        with self._tx() as conn:
+            conn.execute(f"""
+                INSERT INTO watchlist ({self._WATCH_COLS})
+                VALUES (%s, %s, %s, %s, %s, 'active', %s)
+                ON CONFLICT (tag_id, case_no) DO UPDATE SET reporter = EXCLUDED.reporter,
+                  reported_at = EXCLUDED.reported_at, note = EXCLUDED.note,
+                  status = 'active', changed_at = EXCLUDED.changed_at
+                """, (tag_id, case_no, reporter, _aware(reported_at), note, _aware(at)))
+        return WatchEntry(tag_id, case_no, reporter, reported_at, note, "active", at)
+
+    def watchlist_remove(self, tag_id: str, *, status: str = "recovered", at: datetime,
+                         case_no: str | None = None) -> int:
+        if status not in WATCH_STATUSES or status == "active":
+            raise StorageError(f"a watchlist entry leaves as recovered or withdrawn, "
+                               f"not {status!r}")
+        sql = ("UPDATE watchlist SET status = %s, changed_at = %s "
+               "WHERE tag_id = %s AND status = 'active'")
+        params: list[Any] = [status, _aware(at), tag_id]
+        if case_no is not None:
+            sql += " AND case_no = %s"
+            params.append(case_no)
+        with self._tx() as conn:
+            return int(conn.execute(sql, params).rowcount)
+
+    def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
+                  changed_since: datetime | None = None) -> list[WatchEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            conds.append("status = %s")
+            params.append(status)
+        if tag_id is not None:
+            conds.append("tag_id = %s")
+            params.append(tag_id)
+        if changed_since is not None:
+            conds.append("changed_at >= %s")
+            params.append(_aware(changed_since))
+        where = " WHERE " + " AND ".join(conds) if conds else ""
+        return [WatchEntry(*r) for r in self._query(
+            f'SELECT {self._WATCH_COLS} FROM watchlist{where} '
+            'ORDER BY tag_id COLLATE "C", case_no COLLATE "C"', params)]
+
+    # --- alerts ---------------------------------------------------------------------------
+
+    _ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
+                          "gateway_id, detail")
+
+    @staticmethod
+    def _alert_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> list[StoredAlert]:
+        if not rows:
+            return []
+        ids = [r[0] for r in rows]
+        sids: dict[str, list[SightingId]] = {i: [] for i in ids}
+        for aid, g, sp, sq in conn.execute(
+                "SELECT alert_id, gateway_id, spool_id, seq FROM alert_sightings "
+                'WHERE alert_id = ANY(%s) ORDER BY added_at, gateway_id COLLATE "C", '
+                'spool_id COLLATE "C", seq', (ids,)):
+            sids[aid].append(SightingId(g, sp, sq))
+        hist: dict[str, list[AlertStatusChange]] = {i: [] for i in ids}
+        for aid, at, actor, frm, to, note in conn.execute(
+                "SELECT alert_id, at, actor, from_status, to_status, note FROM "
+                "alert_status_changes WHERE alert_id = ANY(%s) ORDER BY at, id", (ids,)):
+            hist[aid].append(AlertStatusChange(at, actor, frm, to, note))
+        return [StoredAlert(
+            alert_id=r[0], kind=r[1], at=r[2], last_at=r[3], updated_at=r[4], status=r[5],
+            tag_id=r[6], reader_id=r[7], gateway_id=r[8], detail=r[9],
+            sightings=tuple(sids[r[0]]), history=tuple(hist[r[0]])) for r in rows]
+
+    def get_alert(self, alert_id: str) -> StoredAlert | None:
+        with self._tx() as conn:
+            rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = %s",
+                                (alert_id,), prepare=True).fetchall()
+            found = self._alert_rows(conn, rows)
+        return found[0] if found else None
+
+    def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
+               tag_id: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            conds.append("status = ANY(%s::text[])")
+            params.append([status] if isinstance(status, str) else list(status))
+        for col, val in (("kind", kind), ("tag_id", tag_id)):
+            if val is not None:
+                conds.append(f"{col} = %s")
+                params.append(val)
+        if since is not None:
+            conds.append("at >= %s")
+            params.append(_aware(since))
+        if until is not None:
+            conds.append("at < %s")
+            params.append(_aware(until))
+        sql = f"SELECT {self._ALERT_COLS} FROM alerts"
+        sql += (" WHERE " + " AND ".join(conds) if conds else "")
+        sql += ' ORDER BY at DESC, alert_id COLLATE "C"'
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        with self._tx() as conn:
+            return self._alert_rows(conn, conn.execute(sql, params).fetchall())
+
+    def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
+                         note: str | None = None) -> StoredAlert:
+        if status not in ALERT_STATUSES:
+            raise StorageError(f"unknown alert status {status!r}")
+        t = _aware(at)
+        with self._tx() as conn:
+            row = conn.execute("SELECT status FROM alerts WHERE alert_id = %s FOR UPDATE",
+                               (alert_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no alert {alert_id!r}")
+            conn.execute("UPDATE alerts SET status = %s, updated_at = GREATEST(updated_at, %s) "
+                         "WHERE alert_id = %s", (status, t, alert_id))
+            conn.execute("INSERT INTO alert_status_changes (alert_id, at, actor, from_status, "
+                         "to_status, note) VALUES (%s, %s, %s, %s, %s, %s)",
+                         (alert_id, t, actor, row[0], status, note))
+            rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = %s",
+                                (alert_id,)).fetchall()
+            return self._alert_rows(conn, rows)[0]
+
+    # --- dead letters, audit, gateways ----------------------------------------------------
+
+    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
+                     limit: int | None = 100) -> list[DeadLetter]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conds.append("received_at >= %s")
+            params.append(_aware(since))
+        if reason is not None:
+            conds.append("reason = %s")
+            params.append(reason)
+        sql = "SELECT topic, payload, reason, detail, received_at FROM dead_letters"
+        sql += (" WHERE " + " AND ".join(conds) if conds else "")
+        sql += " ORDER BY received_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        return [DeadLetter(r[0], bytes(r[1]), r[2], r[3], r[4])
+                for r in self._query(sql, params)]
+
+    def count_dead_letters(self, *, reason: str | None = None) -> int:
+        if reason is None:
+            return int(self._query("SELECT count(*) FROM dead_letters")[0][0])
+        return int(self._query("SELECT count(*) FROM dead_letters WHERE reason = %s",
+                               (reason,))[0][0])
+
+    def append_audit(self, *, actor: str, action: str, reason: str,
+                     params: dict[str, Any], at: datetime) -> None:
+        with self._tx() as conn:
+            conn.execute("INSERT INTO audit_log (at, actor, action, reason, params) "
+                         "VALUES (%s, %s, %s, %s, %s)",
+                         (_aware(at), actor, action, reason, Jsonb(params)), prepare=True)
+
+    def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                  actor: str | None = None, action: str | None = None,
+                  limit: int | None = None) -> list[AuditEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conds.append("at >= %s")
+            params.append(_aware(since))
+        if until is not None:
+            conds.append("at < %s")
+            params.append(_aware(until))
+        for col, val in (("actor", actor), ("action", action)):
+            if val is not None:
+                conds.append(f"{col} = %s")
+                params.append(val)
+        sql = "SELECT id, at, actor, action, reason, params FROM audit_log"
+        sql += (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY at, id"
+        if limit is not None:
+            sql += " LIMIT %s"
+            params.append(int(limit))
+        return [AuditEntry(*r) for r in self._query(sql, params)]
+
+    def get_gateway(self, gateway_id: str) -> GatewayRecord | None:
+        rows = self._query("SELECT gateway_id, state, state_at, health, health_at FROM gateways "
+                           "WHERE gateway_id = %s", (gateway_id,), prepare=True)
+        return GatewayRecord(*rows[0]) if rows else None
+
+    def gateways(self) -> list[GatewayRecord]:
+        return [GatewayRecord(*r) for r in self._query(
+            "SELECT gateway_id, state, state_at, health, health_at FROM gateways "
+            'ORDER BY gateway_id COLLATE "C"')]
