@@ -31,6 +31,8 @@ BENCHMARKS: dict[str, tuple[str, str]] = {
                "stolen-tag alert latency: pty -> gateway -> broker -> tracker -> subscriber"),
     "trail_query": ("benchmarks.trail_query",
                     "trail query of one tag over 30 days in a hypertable of 10M sightings"),
+    "ingest": ("benchmarks.ingest",
+               "raw COPY vs MQTT + pak tracker into TimescaleDB (and SQLite), sightings/s"),
 }
 
 

@@ -103,8 +103,15 @@ class Batch:
                 dead.append(it.dead_letter)
             if it.gateway is not None:
                 gateways[(it.gateway.gateway_id, it.gateway.state is None)] = it.gateway
-        return cls(items, dedupe(sightings), dead, list(alerts.values()),
+        return cls(items, _unique(sightings), dead, list(alerts.values()),
                    list(gateways.values()), len(sightings))
+
+
+def _unique(sightings: list[Sighting]) -> list[Sighting]:
+    """:func:`tracker.storage.base.dedupe`, with a fast path for the usual batch that holds
+    each sighting id once (a set of key tuples instead of SightingId objects)."""
+    keys = {(s.gateway_id, s.spool_id, s.seq) for s in sightings}
+    return sightings if len(keys) == len(sightings) else dedupe(sightings)
 
 
 class _Abandoned(Exception):
