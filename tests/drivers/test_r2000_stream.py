@@ -22,6 +22,7 @@ from gateway.drivers.r2000.frames import (
     RawFrame,
     StatusReply,
     TagFrame,
+    frame_bytes,
     pc_for_epc,
 )
 
@@ -240,6 +241,33 @@ def test_any_bytes_never_raise_and_every_byte_is_accounted_for(data: bytes,
                                                                sizes: list[int]) -> None:
     items = feed(data, sizes)
     assert stream_bytes(items) == data
+
+
+# Command codes the framer treats specially, and any other.
+commands = st.one_of(st.sampled_from([0x72, 0x74, 0x75, 0x76, 0x77, 0x89, 0x8A, 0x8B]), byte)
+
+
+# Frame data of every length, the shortest (the edge cases of every layout) most often.
+frame_data = st.one_of(st.binary(max_size=3), st.binary(max_size=12), st.binary(max_size=70))
+
+
+@given(st.lists(st.one_of(garbage, st.builds(frame_bytes, byte, commands, frame_data)),
+                max_size=12),
+       st.lists(st.integers(1, 300), min_size=1, max_size=30),
+       st.sampled_from(["reply", "command"]))
+def test_any_valid_frames_and_garbage_never_raise(parts: list[bytes], sizes: list[int],
+                                                  direction: Any) -> None:
+    # Checksum-valid frames of any command, length and content, which random bytes rarely are.
+    data = b"".join(parts)
+    items = feed(data, sizes, R2000Framer(direction))
+    assert stream_bytes(items) == data
+
+
+@pytest.mark.parametrize("direction", ["reply", "command"])
+def test_every_command_without_data(direction: Any) -> None:
+    for cmd in range(256):
+        raw = frame_bytes(0x01, cmd)
+        assert feed(raw, None, R2000Framer(direction)) == [Command(0x01, cmd)]
 
 
 @given(st.lists(st.tuples(garbage, good_frames), min_size=1, max_size=12), garbage,

@@ -123,7 +123,7 @@ class R2000Framer(Framer):
             return self._resync(buf, pos, end, "bad_checksum")
         # The hot path: a tag frame (recognised here rather than in parse_reply, and built
         # without repeating the checks just made, since a busy reader sends little else).
-        if self._tag_cmd[raw[3]] and length == _TAG_LEN[raw[5]]:
+        if length >= 7 and self._tag_cmd[raw[3]] and length == _TAG_LEN[raw[5]]:
             # trusted_tag_frame(raw), inlined: one Python call less on every read
             frame = _new_object(TagFrame)
             _set_tag_raw(frame, raw)
