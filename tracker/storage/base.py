@@ -146,6 +146,25 @@ class Storage(ABC):
         """Every sighting in the window in ``first_seen`` order, streamed (for learning jobs).
         Holds a connection until exhausted or closed."""
 
+    # Bulk reads of the alert engine's timers (clone checks, blind spots). The defaults work
+    # on any backend through the queries above; backends override them with one statement.
+
+    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
+                          until: datetime) -> list[Sighting]:
+        """Sightings of any of ``tag_ids`` with ``since <= first_seen < until``, in
+        ``(tag_id, first_seen)`` order."""
+        out: list[Sighting] = []
+        for tag in sorted(set(tag_ids)):
+            out.extend(self.sightings(tag_id=tag, since=since, until=until))
+        return out
+
+    def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
+        """How many sightings each reader has with ``since <= first_seen < until``."""
+        counts: dict[str, int] = {}
+        for s in self.iter_sightings(since=since, until=until):
+            counts[s.reader_id] = counts.get(s.reader_id, 0) + 1
+        return counts
+
     @abstractmethod
     def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
         """Sightings kept as evidence (never touched by retention), in ``first_seen`` order."""

@@ -467,6 +467,24 @@ class SqliteStorage(Storage):
     def count_sightings(self) -> int:
         return int(self._query("SELECT count(*) FROM sightings")[0][0])
 
+    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
+                          until: datetime) -> list[Sighting]:
+        tags = sorted(set(tag_ids))
+        out: list[Sighting] = []
+        for i in range(0, len(tags), 500):  # below SQLite's host-parameter limit
+            part = tags[i:i + 500]
+            out.extend(_sighting(r) for r in self._query(
+                f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.tag_id IN "
+                f"({', '.join('?' * len(part))}) AND s.first_seen >= ? AND s.first_seen < ? "
+                "ORDER BY s.tag_id, s.first_seen, s.gateway_id, s.spool_id, s.seq",
+                [*part, _us(since), _us(until)]))
+        return out
+
+    def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
+        return {r: int(n) for r, n in self._query(
+            "SELECT reader_id, count(*) FROM sightings WHERE first_seen >= ? AND "
+            "first_seen < ? GROUP BY reader_id", (_us(since), _us(until)))}
+
     def counts(self) -> dict[str, int]:
         return {t: int(self._query(f"SELECT count(*) FROM {t}")[0][0]) for t in _TABLES}
 
