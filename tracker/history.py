@@ -22,11 +22,11 @@ def tag_histories(storage: Storage, tag_ids: Iterable[str], *, since: datetime,
     """Each tag's sightings with ``since <= first_seen < until``, in ``first_seen`` order."""
     tags = sorted(set(tag_ids))
     out: defaultdict[str, list[Sighting]] = defaultdict(list)
-    for tag in tags:
-        out[tag].extend(storage.sightings(tag_id=tag, since=since, until=until))
+    for s in storage.sightings_of_tags(tags, since=since, until=until):
+        out[s.tag_id].append(s)
     return dict(out)
 
 
 def reader_counts(storage: Storage, *, since: datetime, until: datetime) -> Counter[str]:
     """Sightings per reader with ``since <= first_seen < until``."""
-    return Counter(s.reader_id for s in storage.iter_sightings(since=since, until=until))
+    return Counter(storage.count_by_reader(since=since, until=until))
