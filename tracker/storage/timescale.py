@@ -417,6 +417,25 @@ class TimescaleStorage(Storage):
     def count_sightings(self) -> int:
         return int(self._query("SELECT count(*) FROM sightings")[0][0])
 
+    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
+                          until: datetime) -> list[Sighting]:
+        tags = sorted(set(tag_ids))
+        if not tags:
+            return []
+        # One statement for every tag: the (tag_id, first_seen) index per tag, chunks outside
+        # the window excluded.
+        return [_sighting(r) for r in self._query(
+            f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.tag_id = ANY(%s::text[]) "
+            "AND s.first_seen >= %s AND s.first_seen < %s "
+            f'ORDER BY s.tag_id COLLATE "C", {_ORDER}',
+            (tags, _aware(since), _aware(until)), prepare=True)]
+
+    def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
+        return {r: int(n) for r, n in self._query(
+            "SELECT reader_id, count(*) FROM sightings WHERE first_seen >= %s "
+            "AND first_seen < %s GROUP BY reader_id", (_aware(since), _aware(until)),
+            prepare=True)}
+
     def counts(self) -> dict[str, int]:
         sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)
         row = self._query(sql)[0]
