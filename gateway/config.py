@@ -350,9 +350,9 @@ class GatewaySettings:
 EPILOG = """\
 examples:
   # a UHF reader on a USB serial adapter, followed across re-plugging by its by-id path
-  pak gateway --gateway-id gw-0412 --driver r2000 \\
+  PAK_GATEWAY_MQTT_PASSWORD=secret pak gateway --gateway-id gw-0412 --driver r2000 \\
       --serial /dev/serial/by-id/usb-FTDI_FT232R_A10K3ZQ-if00-port0 \\
-      --mqtt mqtt://gw-0412:secret@broker.city.example:1883 --spool /var/lib/pak/spool
+      --mqtt mqtt://gw-0412@broker.city.example:1883 --spool /var/lib/pak/spool
 
   # MR7901 stations dialling in over 4G; only two known stations are accepted
   pak gateway --gateway-id gw-0007 --driver mr7901 --listen tcp://0.0.0.0:4900 \\

@@ -43,7 +43,7 @@ from pak import __version__
 from pak.logs import event
 from pak.timefmt import format_time, utcnow
 from pak.types import Sighting, StampedRead, TagRead
-from pak.wire import Receipt, Topics, dumps, sighting_to_json
+from pak.wire import Receipt, Topics, dumps
 
 __all__ = ["Gateway", "Link", "metrics_text"]
 
@@ -300,26 +300,27 @@ class Gateway:
                 self._suspect_seqs.discard(s.seq)
                 by_suspect[flag].append(s)
         live = self.publisher.connected
-        for flag, group in by_suspect.items():
-            self.spool.put(group, suspect=flag, publishing=live)
+        stored = {flag: list(zip(group, self.spool.put(group, suspect=flag, publishing=live),
+                                 strict=True))
+                  for flag, group in by_suspect.items()}
         self.spool.commit()
         if not live:
             return
         failed: list[int] = []
-        for flag, group in by_suspect.items():
+        for flag, pairs in stored.items():
             # Opens first, all in one message: the alert path. Closed ones after, batched.
-            opens = [s for s in group if s.state == "open"]
-            closed = [s for s in group if s.state == "closed"]
+            opens = [p for p in pairs if p[0].state == "open"]
+            closed = [p for p in pairs if p[0].state == "closed"]
             for part in (opens, closed):
                 for i in range(0, len(part), self.settings.batch_max):
                     chunk = part[i:i + self.settings.batch_max]
-                    bodies = [dumps(sighting_to_json(s)) for s in chunk]
-                    if self.publisher.publish_sightings(self.spool.spool_id, bodies,
+                    if self.publisher.publish_sightings(self.spool.spool_id,
+                                                        [body for _, body in chunk],
                                                         clock_suspect=flag):
                         self.counters["published"] += len(chunk)
                         self.counters["publish_messages"] += 1
                     else:
-                        failed.extend(s.seq for s in chunk)
+                        failed.extend(s.seq for s, _ in chunk)
         if failed:
             self.spool.make_due(failed)
             self.spool.commit()

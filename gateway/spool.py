@@ -325,18 +325,22 @@ class Spool:
     def _backoff(self, tries: int) -> float:
         return float(min(self.republish_max, self.republish_after * (2 ** min(tries, 30))))
 
-    def put(self, sightings: Iterable[Sighting], *, suspect: bool, publishing: bool) -> None:
+    def put(self, sightings: Sequence[Sighting], *, suspect: bool,
+            publishing: bool) -> list[bytes]:
         """Store sightings (an open inserts its row; the closed one replaces it, same seq).
+        Returns their wire bodies, in order (encoded once, for the spool and the message).
 
         ``publishing``: the caller publishes them right after :meth:`commit`, so their
         republish timer starts now; otherwise they are due at once (the broker is away)."""
+        if not sightings:
+            return []
         now = self._mono()
         next_try = now + self._backoff(0) if publishing else now
         tries = 1 if publishing else 0
-        rows = [(s.seq, s.spool_id, s.state, orjson.dumps(sighting_to_json(s)).decode(),
-                 int(suspect), s.first_seen.timestamp(), next_try, tries) for s in sightings]
-        if not rows:
-            return
+        bodies = [orjson.dumps(sighting_to_json(s)) for s in sightings]
+        rows = [(s.seq, s.spool_id, s.state, body.decode(), int(suspect),
+                 s.first_seen.timestamp(), next_try, tries)
+                for s, body in zip(sightings, bodies, strict=True)]
         self._note_due(next_try)
         self._begin()
         self._db.executemany(
@@ -345,6 +349,7 @@ class Spool:
             "state=excluded.state, body=excluded.body, next_try=excluded.next_try, "
             "tries=excluded.tries", rows)
         self.stats.stored += sum(1 for r in rows if r[2] == "open")
+        return bodies
 
     def checkpoint(self, sightings: Iterable[Sighting]) -> None:
         """Save the current aggregate of still-open sightings (no publication): after a crash
