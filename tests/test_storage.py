@@ -238,6 +238,35 @@ def test_a_failing_batch_leaves_nothing(storage: Storage, poison: str) -> None:
     assert storage.count_sightings() == 3
 
 
+def test_two_writers_with_overlapping_batches_neither_deadlock_nor_double(db_url: str) -> None:
+    """Two tracker instances may hold the same ids (a redelivery went to the other one),
+    in any order: rows are locked in key order, so neither waits for the other forever."""
+    ids = list(range(1, 1501))
+    errors: list[BaseException] = []
+    with open_storage(db_url) as first:
+        first.migrate()
+
+    def writer(order: list[int], state: str) -> None:
+        try:
+            with open_storage(db_url) as s:
+                for _ in range(3):
+                    s.write_batch([mk(i, state, reads=i % 7 + 1) for i in order])
+        except BaseException as e:
+            errors.append(e)
+
+    threads = [threading.Thread(target=writer, args=(ids, "open")),
+               threading.Thread(target=writer, args=(ids[::-1], "closed"))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    assert errors == []
+    with open_storage(db_url) as s:
+        rows = s.sightings()
+    assert [r.seq for r in rows] == ids
+    assert {r.state for r in rows} == {"closed"}
+
+
 @pytest.mark.timescale
 def test_unreachable_database_raises_unavailable_and_recovers(
         private_pg: services.PrivatePostgres) -> None:

@@ -91,14 +91,15 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({_COLS}) FROM STDIN (FORMAT BINARY)
 # one (EXCLUDED); see tracker/storage/sqlite.py for the same rule in SQLite's dialect.
 # "b is the base" when b is closed and s is not. GREATEST ignores NULLs, as _max_opt does.
 # Rows are inserted in key order so two writers touching the same ids lock them in the same
-# order (no deadlock between tracker instances). The list unions skip the function call in
-# the common case (one side already holds the other: an open message's antennas are a prefix
-# of the closed one's); the flag shortcut relies on stored flags being sorted and unique,
-# which copy_row ensures.
+# order (no deadlock between tracker instances); byte order ("C") sorts fastest. The list
+# unions skip the function call in the common case (one side already holds the other: an
+# open message's antennas are a prefix of the closed one's); the flag shortcut relies on
+# stored flags being sorted and unique, which copy_row ensures.
 _B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
 _MERGE: Final = f"""
 INSERT INTO sightings AS s ({_COLS})
-SELECT {_COLS} FROM sightings_stage ORDER BY gateway_id, spool_id, seq
+SELECT {_COLS} FROM sightings_stage
+ORDER BY gateway_id COLLATE "C", spool_id COLLATE "C", seq
 ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     state = CASE WHEN s.state = 'closed' OR EXCLUDED.state = 'closed'
                  THEN 'closed' ELSE 'open' END,
@@ -200,7 +201,6 @@ class TimescaleStorage(Storage):
                  timeout: float = 5.0, connect_timeout: int = 5,
                  application_name: str = "pak") -> None:
         self.url = url
-        self._timeout = timeout
         self._connect_kwargs: dict[str, Any] = {"connect_timeout": connect_timeout,
                                                 "application_name": application_name}
         self._mode_logged = False
@@ -257,7 +257,9 @@ class TimescaleStorage(Storage):
                         if mig.name in applied:
                             continue
                         with conn.transaction():
-                            conn.execute(mig.sql.encode())
+                            # No parameters: sent as one simple query, so a file may
+                            # hold many statements (and dollar-quoted bodies).
+                            conn.execute(mig.sql)
                             conn.execute("INSERT INTO schema_migrations (version, name) "
                                          "VALUES (%s, %s)", (mig.version, mig.name))
                         _log.info("migration applied: %s", mig.name)
