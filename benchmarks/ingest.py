@@ -329,11 +329,10 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
     modes = ["backlog", "live"] if args.mode == "both" else [args.mode]
     # The tracker as shipped runs the alert engine's hook and timer checks (issue 5); the
     # ingest pipeline alone is the same tracker with --no-alerts. Both are measured.
-    variants: list[tuple[str, list[str]]] = {
-        "both": [("", []), ("_no_alerts", ["--no-alerts"])],
-        "on": [("", [])],
-        "off": [("_no_alerts", ["--no-alerts"])],
-    }[args.alerts]
+    with_alerts: tuple[str, list[str]] = ("", [])
+    without: tuple[str, list[str]] = ("_no_alerts", ["--no-alerts"])
+    variants = {"both": [with_alerts, without], "on": [with_alerts],
+                "off": [without]}[args.alerts]
     try:
         if not args.skip_raw:
             from benchmarks.storage_copy import raw_copy_rate
