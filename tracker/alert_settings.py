@@ -61,8 +61,10 @@ class AlertSettings:
     clone_slack_s: float = setting(5.0, metavar="SECONDS", check=_at_least(0),
                                    help="clock disagreement between two gateways forgiven "
                                         "by the clone check")
-    clone_window_s: float = setting(1800.0, metavar="SECONDS", check=_at_least(1),
-                                    help="how far back a tag's history is compared")
+    clone_window_s: float = setting(900.0, metavar="SECONDS", check=_at_least(1),
+                                    help="how far back a tag's history is compared (at "
+                                         "120 km/h, 15 minutes is 30 km: across a city, a "
+                                         "longer gap is never too fast)")
     clone_check_s: float = setting(2.0, metavar="SECONDS", check=_at_least(0.1),
                                    help="how often received sightings are checked for clones "
                                         "(against storage, so every instance's share counts)")

@@ -148,6 +148,7 @@ class AlertEngine:
         self._counted: OrderedDict[tuple[str, SightingId], None] = OrderedDict()
         self._episodes: dict[tuple[str, str], str] = {}  # raised by a monitor, to clear later
         self._unstored: list[Alert] = []
+        self._distances: dict[tuple[str, str], float | None] = {}
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._next: dict[str, float] = {}
@@ -416,10 +417,17 @@ class AlertEngine:
     # --- clone checks -----------------------------------------------------------------------------
 
     def _distance(self, a: str, b: str) -> float | None:
+        key = (a, b) if a < b else (b, a)
+        cache = self._distances
+        if key in cache:
+            return cache[key]
         ra, rb = self.registry.reader(a), self.registry.reader(b)
-        if ra is None or rb is None:
-            return None
-        return haversine_m(ra.latitude, ra.longitude, rb.latitude, rb.longitude)
+        d = None if ra is None or rb is None else haversine_m(ra.latitude, ra.longitude,
+                                                             rb.latitude, rb.longitude)
+        if len(cache) > 1_000_000:  # readers moved or the city is huge: start afresh
+            cache.clear()
+        cache[key] = d
+        return d
 
     def _worst_clone(self, new: Sighting,
                      history: Sequence[Sighting]) -> tuple[Sighting, CloneVerdict] | None:
@@ -457,8 +465,12 @@ class AlertEngine:
         by_tag: dict[str, dict[SightingId, Sighting]] = {}
         for _, s in taken:
             d = by_tag.setdefault(s.tag_id, {})
-            prev = d.get(s.id)
-            d[s.id] = s if prev is None else merge_sightings(prev, s)
+            sid = s.id
+            prev = d.get(sid)
+            # the open and closed forms of one sighting: the rule needs only the longer stay
+            # (a full merge costs more than the check itself at thousands per second)
+            if prev is None or s.last_seen > prev.last_seen:
+                d[sid] = s
         window = timedelta(seconds=self.s.clone_window_s)
         firsts = [s.first_seen for d in by_tag.values() for s in d.values()]
         try:
@@ -579,9 +591,13 @@ class AlertEngine:
             ("pairing", s.alert_tick_s, lambda: self.check_pairing(self._clock())),
             ("gateways", s.gateway_check_s, lambda: self.check_gateways(self._clock())),
             ("readers", s.silent_check_s, lambda: self.check_readers(self._clock())),
-            ("registry", 60.0, self.registry.refresh),
+            ("registry", 60.0, self._refresh_registry),
             ("prune", 300.0, self._prune),
         ]
+
+    def _refresh_registry(self) -> None:
+        self.registry.refresh()
+        self._distances = {}  # a reader may have moved
 
     def _prune(self) -> None:
         now = self._clock()
