@@ -133,3 +133,27 @@ def test_broker_killed_mid_stream_then_restarted(
         assert t.log_text().count("mqtt_connected") >= 2
         assert t.stop() == 0
     check_table(pg_url, messages)
+
+
+def test_sigterm_commits_acks_and_receipts_what_is_pending(
+        tmp_path: Path, private_broker: services.PrivateMosquitto) -> None:
+    root = services.unique("pak-t/")
+    db = f"sqlite://{tmp_path}/pak.db"
+    messages = stream(GATEWAYS, 200, seed=15)
+    sent = sum(len(m.sightings) for m in messages)
+    # batches that would wait a minute: only the graceful stop can commit them
+    with tracker(tmp_path, mqtt=private_broker.url, db=db, root=root, client_id="term",
+                 extra=["--batch-max-age-ms", "60000", "--batch-size", "100000"]) as t:
+        with RepublishingPublisher(private_broker.url, root, republish_after=600) as pub:
+            pub.publish(messages)
+            deadline = time.monotonic() + 20
+            while t.metric("pak_ingest_sightings_received_total") < sent:
+                assert time.monotonic() < deadline, "the tracker did not receive the stream"
+                time.sleep(0.05)
+            assert pub.receipts == []  # nothing committed yet
+            t0 = time.monotonic()
+            assert t.stop() == 0
+            assert time.monotonic() - t0 < 10
+            pub.wait_receipted(5)  # the last receipts went out before the process ended
+        assert "committed_all=True" in t.log_text()
+    check_table(db, messages)
