@@ -101,8 +101,9 @@ class MqttConsumer:
         self._keepalive = keepalive
         self._tls_ca = tls_ca
         self._connack_timeout = connack_timeout
-        # when the current connection attempt began (monotonic), None when it has resolved:
-        # the watchdog of protocol "auto" falls back when an MQTT 5 CONNECT gets no answer
+        # when the current attempt's TCP connection opened (monotonic), None once answered or
+        # failed: the watchdog of protocol "auto" falls back when an MQTT 5 CONNECT sent on
+        # an open connection gets no answer (an unreachable host is not a missing protocol)
         self._attempt_since: float | None = None
         self._v5_answered = False
         self._lock = threading.Lock()  # guards the generation, the connection flag and acks
@@ -139,7 +140,7 @@ class MqttConsumer:
         # outstanding instead (``outstanding``).
         c.max_inflight_messages_set(0)
         c.reconnect_delay_set(1, 30)
-        c.on_pre_connect = self._on_pre_connect
+        c.on_socket_open = self._on_socket_open
         c.on_connect = self._on_connect
         c.on_connect_fail = self._on_connect_fail
         c.on_disconnect = self._on_disconnect
@@ -199,7 +200,7 @@ class MqttConsumer:
 
     # --- paho callbacks (network thread) -------------------------------------------------------
 
-    def _on_pre_connect(self, client: mqtt.Client, userdata: Any) -> None:
+    def _on_socket_open(self, client: mqtt.Client, userdata: Any, sock: Any) -> None:
         self._attempt_since = time.monotonic()
 
     def _on_connect(self, client: mqtt.Client, userdata: Any, flags: mqtt.ConnectFlags,
