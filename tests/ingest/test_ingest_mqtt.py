@@ -116,3 +116,59 @@ def test_receipts_come_after_the_commit_and_name_what_is_stored(
     assert opened == set()  # every sighting's closed form was in the same batch as its open one
     events = [r.getMessage() for r in caplog.records if r.name == "pak.ingest.batcher"]
     assert events.count("db_unavailable") == 1 and events.count("db_available") == 1
+
+
+def test_bad_messages_are_acked_too(mqtt_url: str, topic_root: str) -> None:
+    """A refused message is stored as a dead letter and acked: the broker never sends it to
+    the same session again."""
+    mem = MemoryStorage()
+    opts = IngestOptions(topic_root=topic_root, client_id=services.unique("trk-"),
+                         group=services.unique("g"), batch_max_age=0.05, receipt_interval=0.1)
+    ing = Ingest(mem.as_storage(), mqtt_url, opts)
+    ing.start()
+    assert ing.consumer.wait_connected(10)
+    time.sleep(0.2)
+    with RepublishingPublisher(mqtt_url, topic_root) as pub:
+        for _, payload, _ in HOSTILE[:6]:
+            pub.publish_raw(Topics(topic_root).sightings("gw-7"), payload)
+        wait_for(lambda: len(mem.dead) == 6 and not ing.batcher.pending, 10, "dead letters")
+    assert ing.stop(2.0)
+    again = MemoryStorage()
+    ing2 = Ingest(again.as_storage(), mqtt_url, opts)  # the same client id: the same session
+    ing2.start()
+    try:
+        assert ing2.consumer.wait_connected(10)
+        time.sleep(1.0)
+        assert ing2.metrics.messages.labels("sightings")._value.get() == 0
+        assert again.dead == []
+    finally:
+        ing2.stop(2.0)
+
+
+@pytest.mark.parametrize(("receive_maximum", "fills"), [(20_000, True), (20, False)])
+def test_receive_maximum_lets_batches_fill(private_broker: services.PrivateMosquitto,
+                                           receive_maximum: int, fills: bool) -> None:
+    """Acks wait for the commit, so the broker's window is the batch: with a large Receive
+    Maximum a batch fills to batch_size and commits at once; with 20 it cannot fill and waits
+    for its age."""
+    root = services.unique("pak-f/")
+    mem = MemoryStorage()
+    ing = Ingest(mem.as_storage(), private_broker.url,
+                 IngestOptions(topic_root=root, client_id="fill", batch_size=1000,
+                               batch_max_age=30.0, receive_maximum=receive_maximum))
+    ing.start()
+    try:
+        assert ing.consumer.wait_connected(10)
+        time.sleep(0.2)
+        messages = stream(["gw-a", "gw-b"], 1500, seed=9, dup_rate=0.0)
+        with RepublishingPublisher(private_broker.url, root, republish_after=600) as pub:
+            pub.publish(messages)
+            time.sleep(2.0)
+        if fills:
+            assert ing.metrics.batch_size._sum.get() >= 1000
+            assert mem.count_sightings() >= 1000
+        else:
+            assert mem.count_sightings() == 0  # 20 messages hold ~200 sightings: no batch
+            assert ing.batcher.pending == 20
+    finally:
+        ing.stop(2.0)
