@@ -22,6 +22,7 @@ Sources:
 from __future__ import annotations
 
 import math
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,6 +104,8 @@ class ClockMonitor:
 
     def __init__(self, settings: AlertSettings) -> None:
         self.s = settings
+        # samples arrive from the MQTT thread while the timer reads them
+        self._lock = threading.Lock()
         self._samples: dict[str, deque[tuple[datetime, float]]] = {}
         self._backlog: dict[str, float] = {}
         self._health_seen: dict[str, datetime] = {}
@@ -112,10 +115,11 @@ class ClockMonitor:
 
     def add(self, gateway_id: str, received_at: datetime, lag_s: float) -> None:
         """One sample: receive time minus the gateway's time in the message (hot path)."""
-        q = self._samples.get(gateway_id)
-        if q is None:
-            q = self._samples[gateway_id] = deque(maxlen=4096)
-        q.append((received_at, lag_s))
+        with self._lock:
+            q = self._samples.get(gateway_id)
+            if q is None:
+                q = self._samples[gateway_id] = deque(maxlen=4096)
+            q.append((received_at, lag_s))
 
     def add_health(self, g: GatewayRecord) -> None:
         """A health record from storage: its receive time against the gateway's ``at``, and
@@ -136,10 +140,17 @@ class ClockMonitor:
     def check(self, now: datetime) -> list[Finding]:
         out: list[Finding] = []
         horizon = now - timedelta(seconds=self.s.skew_window_s)
-        for gid, q in list(self._samples.items()):
-            while q and q[0][0] < horizon:
-                q.popleft()
-            lags = [lag for _, lag in q]
+        with self._lock:
+            current: dict[str, list[float]] = {}
+            for gid, q in list(self._samples.items()):
+                while q and q[0][0] < horizon:
+                    q.popleft()
+                if q:
+                    current[gid] = [lag for _, lag in q]
+                elif not self._debounce.is_raised(gid):
+                    del self._samples[gid]
+        for gid in sorted(set(current) | set(self._debounce.keys())):
+            lags = current.get(gid, [])
             backlog = self._backlog.get(gid, 0.0)
             skew = clock_skew_s(lags, backlog, self.s.skew_tolerance_s)
             tr = self._debounce.update(gid, skew is not None, now)
@@ -152,8 +163,6 @@ class ClockMonitor:
             elif tr == "clear":
                 out.append(Finding("clock_skew", "clear", gid, self._since.pop(gid, now),
                                    {"back_at": format_time(now)}))
-            if not q and not self._debounce.is_raised(gid):
-                del self._samples[gid]
         return out
 
 

@@ -338,7 +338,9 @@ class AlertEngine:
             self._counted[key] = None
             if len(self._counted) > 50_000:
                 self._counted.popitem(last=False)
-            if not counter.add(s.tag_id, s.first_seen):
+            with self._lock:  # the timer prunes the counters
+                fired = counter.add(s.tag_id, s.first_seen)
+            if not fired:
                 continue
             reader = self.registry.reader(s.reader_id)
             detail: dict[str, Any] = {"reader": reader_json(s.reader_id, reader),
@@ -601,8 +603,9 @@ class AlertEngine:
 
     def _prune(self) -> None:
         now = self._clock()
-        self._tamper.prune(now)
-        self._low_battery.prune(now)
+        with self._lock:
+            self._tamper.prune(now)
+            self._low_battery.prune(now)
 
     def tick(self) -> None:
         """Run the timer's due jobs once (each failing job logs once, and is retried)."""

@@ -401,3 +401,36 @@ def test_reader_silent_against_its_usual_hour(st: Storage,
     assert got.kind == "reader_silent" and got.reader_id == "R1"
     assert got.detail["usual"] == 60.0 and got.detail["count"] <= 3
     assert got.detail["reader"]["name"] == "Wulin Sq. north"
+
+
+def test_hot_path_and_timer_share_state_safely(st: Storage,
+                                               engines: list[AlertEngine]) -> None:
+    """The MQTT thread adds clock samples and flag counts while the timer reads and prunes
+    them: neither may ever see a container change under its feet."""
+    import threading
+
+    e = engine(st, Published(), tamper_threshold=1000)
+    engines.append(e)
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def feed() -> None:
+        i = 0
+        try:
+            while not stop.is_set():
+                i += 1
+                e.on_sightings([sighting(i, "R1", i, i + 1, gw=f"gw-{i % 50}",
+                                         tag=f"AB{i % 3000:04d}", flags=("tamper",))], at(i))
+        except BaseException as exc:  # pragma: no cover - the failure this test looks for
+            errors.append(exc)
+
+    t = threading.Thread(target=feed)
+    t.start()
+    try:
+        for _ in range(200):
+            e.clocks.check(at(0))
+            e._prune()
+    finally:
+        stop.set()
+        t.join()
+    assert errors == []
