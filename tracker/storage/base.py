@@ -204,6 +204,12 @@ class Storage(ABC):
     def vehicles(self) -> list[Vehicle]:
         """All vehicles, by id."""
 
+    def paired_vehicles(self) -> list[Vehicle]:
+        """The vehicles whose owners switched the key-pairing check on (``unaccompanied``),
+        with a key tag, by id: what the alert engine refreshes every minute, without reading
+        the city's whole register. Backends override it with one filtered statement."""
+        return [v for v in self.vehicles() if v.unaccompanied_check and v.key_tag_id]
+
     @abstractmethod
     def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
         """From ``at`` on, the tag is on this vehicle: the tag's open assignment and the

@@ -581,6 +581,11 @@ class SqliteStorage(Storage):
         return [self._vehicle(r) for r in self._query(
             f"SELECT {self._VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id")]
 
+    def paired_vehicles(self) -> list[Vehicle]:
+        return [self._vehicle(r) for r in self._query(
+            f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE unaccompanied_check <> 0 "
+            "AND key_tag_id IS NOT NULL AND key_tag_id <> '' ORDER BY vehicle_id")]
+
     def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
         t = _us(at)
         with self._write() as conn:

@@ -584,6 +584,12 @@ class TimescaleStorage(Storage):
         return [self._vehicle(r) for r in self._query(
             f'SELECT {self._VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id COLLATE "C"')]
 
+    def paired_vehicles(self) -> list[Vehicle]:
+        return [self._vehicle(r) for r in self._query(
+            f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE unaccompanied_check "
+            "AND key_tag_id IS NOT NULL AND key_tag_id <> '' "
+            'ORDER BY vehicle_id COLLATE "C"')]
+
     def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
         t = _aware(at)
         with self._tx() as conn:
