@@ -53,8 +53,8 @@ class Registry:
         """Reload from storage (raises StorageError; the old maps stay)."""
         readers = {r.reader_id: r for r in self._storage.readers()}
         paired: dict[str, PairedVehicle] = {}
-        for v in self._storage.vehicles():
-            if not (v.unaccompanied_check and v.key_tag_id):
+        for v in self._storage.paired_vehicles():
+            if not v.key_tag_id:
                 continue
             current = [a for a in self._storage.tag_assignments(vehicle_id=v.vehicle_id)
                        if a.valid_to is None]

@@ -49,3 +49,16 @@ def test_counts_per_reader(st: Storage) -> None:
     assert st.count_by_reader(since=at(-60), until=at(601)) == \
         Storage.count_by_reader(st, since=at(-60), until=at(601)) == {"R1": 3, "R2": 2, "R3": 1}
     assert st.count_by_reader(since=at(1000), until=at(2000)) == {}
+
+
+def test_paired_vehicles_only(st: Storage) -> None:
+    from tracker.storage import Vehicle
+
+    st.upsert_vehicles([
+        Vehicle("V-1", "P1", key_tag_id="31000001", unaccompanied_check=True),
+        Vehicle("V-2", "P2", key_tag_id="31000002"),  # check off (the default)
+        Vehicle("V-3", "P3", unaccompanied_check=True),  # no key registered
+        Vehicle("V-0", "P0", key_tag_id="31000000", unaccompanied_check=True),
+    ])
+    assert [v.vehicle_id for v in st.paired_vehicles()] == ["V-0", "V-1"]
+    assert st.paired_vehicles() == Storage.paired_vehicles(st)
