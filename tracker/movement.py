@@ -9,26 +9,37 @@ trails with :func:`tracker.trails.build_trail` and fed to a fresh
 Streaming keeps memory to the tags on the move: a tag's sightings are collected until it has
 been quiet for longer than ``trip_gap`` (its trip is over: a later sighting would start a new
 trip anyway), then become a trail and are dropped. ``max_sightings`` caps one learning run.
+
+Learning reads millions of rows and builds trails: in the tracker's own process it would hold
+the interpreter for a minute, and every incoming sighting (and every stolen-vehicle alert) would
+wait. So the tracker runs it as a child process, ``python -m tracker.movement --db URL ...``,
+which prints the model as JSON (:meth:`TransitionModel.to_json`); only a private in-memory
+database is learned from in-process.
 """
 
 from __future__ import annotations
 
+import argparse
 import logging
+import subprocess
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
+import orjson
+
 from pak.logs import event
-from pak.timefmt import format_time, utcnow
+from pak.timefmt import format_time, parse_time, utcnow
 from pak.types import Sighting
 from tracker.prediction import TransitionModel, learn
 from tracker.storage.base import Storage, StorageError
 from tracker.storage.records import Reader
 from tracker.trails import Trail, build_trail
 
-__all__ = ["MovementModel", "learn_from_sightings", "prediction_json"]
+__all__ = ["MovementModel", "learn_from_sightings", "main", "prediction_json"]
 
 log = logging.getLogger("pak.tracker.movement")
 
@@ -113,20 +124,46 @@ class MovementModel:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
+        self.child_timeout_s = max(600.0, refresh_s)
+
+    def _in_child(self) -> bool:
+        url = getattr(self._storage, "url", "")
+        return bool(url) and ":memory:" not in url
+
+    def _learn_here(self, now: datetime) -> tuple[TransitionModel, int]:
+        it = self._storage.iter_sightings(since=now - timedelta(days=self.days), until=now)
+        try:
+            return learn_from_sightings(it, self._readers(), trip_gap=self.trip_gap,
+                                        min_support=self.min_support,
+                                        max_sightings=self.max_sightings)
+        finally:
+            close = getattr(it, "close", None)
+            if close is not None:
+                close()  # a generator holding a database connection lets it go
+
+    def _learn_in_child(self, now: datetime) -> tuple[TransitionModel, int]:
+        cmd = [sys.executable, "-m", "tracker.movement", "--db", self._storage.url,
+               "--until", format_time(now), "--days", str(self.days),
+               "--trip-gap-s", str(self.trip_gap.total_seconds()),
+               "--max-sightings", str(self.max_sightings),
+               "--min-support", str(self.min_support)]
+        try:
+            done = subprocess.run(cmd, capture_output=True, timeout=self.child_timeout_s,
+                                  check=False)
+        except subprocess.TimeoutExpired:
+            raise StorageError(f"learning took longer than {self.child_timeout_s:.0f} s") \
+                from None
+        if done.returncode != 0:
+            raise StorageError("learning failed: "
+                               + done.stderr.decode(errors="replace").strip()[-300:])
+        obj = orjson.loads(done.stdout)
+        return TransitionModel.from_json(obj["model"]), int(obj["sightings"])
 
     def relearn(self) -> TransitionModel:
         """Learn from the last ``days`` days now (blocking); the new model replaces the old."""
         now = self._clock()
         t0 = time.perf_counter()
-        it = self._storage.iter_sightings(since=now - timedelta(days=self.days), until=now)
-        try:
-            model, used = learn_from_sightings(it, self._readers(), trip_gap=self.trip_gap,
-                                               min_support=self.min_support,
-                                               max_sightings=self.max_sightings)
-        finally:
-            close = getattr(it, "close", None)
-            if close is not None:
-                close()  # a generator holding a database connection lets it go
+        model, used = self._learn_in_child(now) if self._in_child() else self._learn_here(now)
         self.model, self.learned_at, self.learned_from = model, now, used
         self.ready.set()
         event(log, logging.INFO, "movement_model_learned", sightings=used,
@@ -163,3 +200,33 @@ class MovementModel:
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """The learning child: read storage, print ``{"sightings": N, "model": {...}}``."""
+    p = argparse.ArgumentParser(prog="python -m tracker.movement",
+                                description="Learn the movement model from storage; print it "
+                                            "as JSON (the tracker runs this itself).")
+    p.add_argument("--db", required=True)
+    p.add_argument("--until", required=True, help="RFC 3339 end of the window")
+    p.add_argument("--days", type=float, default=7.0)
+    p.add_argument("--trip-gap-s", type=float, default=1200.0)
+    p.add_argument("--max-sightings", type=int, default=5_000_000)
+    p.add_argument("--min-support", type=int, default=5)
+    args = p.parse_args(argv)
+    from tracker.storage import open_storage
+
+    until = parse_time(args.until)
+    with open_storage(args.db) as st:
+        readers = {r.reader_id: r for r in st.readers()}
+        it = st.iter_sightings(since=until - timedelta(days=args.days), until=until)
+        model, used = learn_from_sightings(it, readers,
+                                           trip_gap=timedelta(seconds=args.trip_gap_s),
+                                           min_support=args.min_support,
+                                           max_sightings=args.max_sightings)
+    sys.stdout.buffer.write(orjson.dumps({"sightings": used, "model": model.to_json()}))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

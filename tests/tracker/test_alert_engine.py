@@ -95,6 +95,8 @@ def test_prediction_comes_from_the_learned_model(st: Storage,
     e = engine(st, pub)
     engines.append(e)
     assert e.movement.ready.wait(10)
+    # learned in a child process (the tracker's own interpreter stays free for ingest)
+    assert e.movement._in_child() and e.movement.learned_from == 30
     st.write_batch([sighting(1, "R2", -700, -695)])
     run(e, st, sighting(2, "R1", 0, 5))
     (_, obj), = pub.items
