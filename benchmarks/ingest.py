@@ -166,11 +166,13 @@ def scratch_pg(base: str) -> Iterator[str]:
 class Tracker:
     """``pak tracker`` as a subprocess, watched through its /metrics."""
 
-    def __init__(self, work: Path, mqtt_url: str, db: str, extra: Sequence[str]) -> None:
+    def __init__(self, work: Path, mqtt_url: str, db: str, extra: Sequence[str],
+                 index: int = 0) -> None:
         self.metrics_port = _free_port()
-        self.log = work / "tracker.log"
+        self.log = work / f"tracker-{index}.log"
         self.cmd = [*PAK, "tracker", "--mqtt", mqtt_url, "--db", db, "--topic-root", ROOT,
-                    "--client-id", "bench-tracker", "--metrics-port", str(self.metrics_port),
+                    "--client-id", f"bench-tracker-{index}",
+                    "--metrics-port", str(self.metrics_port),
                     "--metrics-addr", "127.0.0.1", "--log-level", "warning", *extra]
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -226,22 +228,32 @@ def _publish_all(port: int, messages: Sequence[tuple[str, bytes]]) -> float:
 
 
 def _pipeline(db: str, messages: Sequence[tuple[str, bytes]], n: int, records: int, mode: str,
-              work: Path, tracker_args: Sequence[str]) -> dict[str, Any]:
-    """Run the traffic through a private broker and ``pak tracker`` into ``db``; time it from
-    the tracker's first received message until every record is received, committed and acked
-    (/metrics polled every 0.1 s: finer polling costs the tracker CPU)."""
+              work: Path, tracker_args: Sequence[str], trackers: int = 1) -> dict[str, Any]:
+    """Run the traffic through a private broker and ``trackers`` ``pak tracker`` processes (one
+    shared subscription) into ``db``; time it from the first received message until every
+    record is received, committed and acked (/metrics polled every 0.1 s: finer polling costs
+    the trackers CPU)."""
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=work))
     os.chmod(run_dir, 0o777)
     broker = Broker(run_dir)
     broker.start()
-    tracker = Tracker(run_dir, f"mqtt://127.0.0.1:{broker.port}", db, tracker_args)
-    out: dict[str, Any] = {"mode": mode}
+    procs = [Tracker(run_dir, f"mqtt://127.0.0.1:{broker.port}", db,
+                     [*tracker_args, *([] if i == 0 else ["--no-migrate"])], i)
+             for i in range(trackers)]
+    out: dict[str, Any] = {"mode": mode, "trackers": trackers}
+
+    def total(name: str) -> float:
+        return sum(t.metric(name) for t in procs)
+
     try:
-        tracker.start()  # migrates, subscribes: the persistent session exists from here
+        for t in procs:  # migrates, subscribes: the persistent sessions exist from here
+            t.start()
         if mode == "backlog":
-            tracker.stop()
+            for t in procs:
+                t.stop()
             out["publish_s"] = round(_publish_all(broker.port, messages), 3)
-            tracker.start()
+            for t in procs:
+                t.start()
         else:
             import threading
 
@@ -251,10 +263,10 @@ def _pipeline(db: str, messages: Sequence[tuple[str, bytes]], n: int, records: i
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             now = time.perf_counter()
-            got = tracker.metric("pak_ingest_sightings_received_total")
+            got = total("pak_ingest_sightings_received_total")
             if t_first is None and got > 0:
                 t_first = now
-            if got >= records and tracker.metric("pak_ingest_pending_messages") == 0:
+            if got >= records and total("pak_ingest_pending_messages") == 0:
                 t_last = now
                 break
             time.sleep(0.1)
@@ -266,11 +278,12 @@ def _pipeline(db: str, messages: Sequence[tuple[str, bytes]], n: int, records: i
             "rows_per_s": round(n / took),
             "records_per_s": round(records / took),
             "messages_per_s": round(len(messages) / took),
-            "db_retries": tracker.metric("pak_ingest_db_retries_total"),
-            "dead_letters": tracker.metric("pak_ingest_dead_letters_total"),
+            "db_retries": total("pak_ingest_db_retries_total"),
+            "dead_letters": total("pak_ingest_dead_letters_total"),
         })
     finally:
-        tracker.stop()
+        for t in procs:
+            t.stop()
         broker.stop()
     from tracker.storage import open_storage
 
@@ -300,6 +313,9 @@ def _parse(argv: Sequence[str]) -> argparse.Namespace:
     p.add_argument("--alerts", choices=("both", "on", "off"), default="both",
                    help="run pak tracker with its alert engine (on), without (off: the ingest "
                         "pipeline alone), or both (default); SQLite runs the last of these")
+    p.add_argument("--trackers", type=int, default=1,
+                   help="pak tracker processes sharing the subscription (TimescaleDB runs; "
+                        "default 1)")
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--tracker-arg", action="append", default=[], metavar="ARG",
                    help="extra argument for pak tracker (repeat), e.g. --tracker-arg=--batch-size"
@@ -321,7 +337,7 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         "open_messages": args.open_messages,
         "records_per_message": round(records / len(messages), 2),
         "payload_bytes_avg": round(sum(len(p) for _, p in messages) / len(messages)),
-        "tracker_args": args.tracker_arg, "cpus": os.cpu_count(),
+        "tracker_args": args.tracker_arg, "trackers": args.trackers, "cpus": os.cpu_count(),
         "traffic_build_s": round(time.perf_counter() - t0, 2),
     }
     work = Path(tempfile.mkdtemp(prefix="pak-bench-ingest-"))
@@ -345,7 +361,7 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
             for suffix, extra in variants:
                 with scratch_pg(args.pg) as db:
                     r = _pipeline(db, messages, args.n, records, mode, work,
-                                  [*extra, *args.tracker_arg])
+                                  [*extra, *args.tracker_arg], args.trackers)
                 result[f"pipeline_timescale_{mode}{suffix}"] = r
                 if "raw_copy_rows_per_s" in result:
                     result[f"ratio_{mode}{suffix}"] = round(
