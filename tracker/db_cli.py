@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from pak.errors import ConfigError
@@ -54,6 +55,12 @@ def _parser() -> argparse.ArgumentParser:
               "license; DELETE on SQLite). Prints what it did as JSON.")
     ret.add_argument("--days", type=float, required=True, metavar="N",
                      help="keep sightings of the last N days")
+    imp = add("import", "import the readers and vehicle registers (JSON or CSV)",
+              "Readers: reader_id, name, latitude, longitude [, bearings, timezone]. Fleet: "
+              "vehicle_id, plate, tag_id [, owner, kind, colour, key_tag_id, "
+              "unaccompanied_check, valid_from]. Re-importing a register changes nothing.")
+    imp.add_argument("--readers", type=Path, metavar="FILE", help="readers register")
+    imp.add_argument("--fleet", type=Path, metavar="FILE", help="vehicle register")
     return p
 
 
@@ -104,6 +111,16 @@ def main(argv: Sequence[str] | None = None, *, env: Mapping[str, str] | None = N
                 print(json.dumps(info, indent=2, default=str))
             else:
                 _print_info(info)
+        elif args.task == "import":
+            from tracker.registry import import_fleet, import_readers
+
+            if not (args.readers or args.fleet):
+                raise ConfigError("pak db import: give --readers FILE and/or --fleet FILE")
+            storage.migrate()
+            if args.readers:
+                print(f"readers: {import_readers(storage, args.readers)} imported")
+            if args.fleet:
+                print(f"vehicles: {import_fleet(storage, args.fleet)} imported")
         elif args.task == "retention":
             result = storage.retention(args.days, now=datetime.now(UTC))
             print(json.dumps(result, default=str))
