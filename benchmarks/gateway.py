@@ -95,7 +95,13 @@ class Broker:
     def start(self) -> None:
         self.proc = subprocess.Popen(["mosquitto", "-c", str(self.workdir / "mosquitto.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _wait_port(self.port)
+        try:
+            _wait_port(self.port, 60.0)
+        except TimeoutError:
+            log = self.workdir / "mosquitto.log"
+            tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
+            raise RuntimeError(f"mosquitto did not start (exit {self.proc.poll()}): {tail}") \
+                from None
 
     def kill(self) -> None:
         if self.proc is not None and self.proc.poll() is None:

@@ -1,21 +1,23 @@
-"""The gateway at run time: link thread -> core thread (smoother, spool) -> MQTT.
+"""The gateway at run time: link thread -> smoother -> core thread (spool) -> MQTT.
 
 Threads and who owns what::
 
-    link thread      SerialLink / StationServer.run: bytes -> driver -> TagReads -> sink()
-    core thread      (the caller of Gateway.run) owns the smoother and the spool's SQLite
-                     connection; everything else reaches it through one queue:
-                        ("read", TagRead, reader_id, received_at)   from the link
-                        ("receipt", Receipt)                       from paho's thread
-                        ("wake",)                                   window freed / connected
+    link thread      SerialLink / StationServer.run: bytes -> driver -> TagReads -> sink():
+                     stamps each read and folds it into the smoother (under a lock); only a
+                     sighting that opens or closes is handed on (a list + one wake-up token)
+    core thread      (the caller of Gateway.run) owns the spool's SQLite connection; its queue
+                     brings wake-ups: sightings waiting, window freed, connected. Receipts
+                     from paho's thread wait in a list for its next iteration (at least
+                     twice a second): deleting is never urgent. It also expires sightings.
     paho thread      network I/O, reconnects, callbacks (publisher.py)
     spool-sync       WAL fsyncs and seq reservations, off the read path (spool.py)
 
-One core iteration: drain the queue; fold reads into sightings; store what opened or closed
-and commit (a commit costs no disk sync); publish those at once (an ``open`` within
+One core iteration: take the sightings that opened or closed (and expire silent ones); store
+them and commit (a commit costs no disk sync); publish them at once (an ``open`` within
 milliseconds of its read: nothing waits to fill a batch); then fill what is left of the
 in-flight window with the backlog, oldest first, a few messages per iteration so live
 sightings never queue behind a whole backlog. Receipts delete what the centre has stored.
+The core wakes for sightings (tens a second), not for every read (hundreds).
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ import queue
 import threading
 import time
 import zoneinfo
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import groupby
@@ -82,11 +84,15 @@ class Gateway:
         self._clock = clock
         self._clock_check = clock_check or ClockCheck()
         self._zone = zoneinfo.ZoneInfo(settings.reader_tz)
-        self._queue: queue.SimpleQueue[tuple[Any, ...]] = queue.SimpleQueue()
-        # Reads wait in a deque; the queue gets one wake-up token per burst, not one per read
-        # (a reader's round brings several reads at once: one thread wake-up, not five).
-        self._reads: collections.deque[tuple[Any, ...]] = collections.deque()
-        self._reads_signalled = False
+        self._queue: queue.SimpleQueue[str] = queue.SimpleQueue()  # wake-up tokens
+        # The link thread folds its reads into the smoother itself (under this lock) and hands
+        # the core only what opened or closed: the core wakes for sightings (tens a second),
+        # not for every read (hundreds).
+        self._lock = threading.Lock()
+        self._events: list[Sighting] = []
+        self._events_signalled = False
+        # paho's thread appends, the core pops: deque operations are atomic, nothing is lost.
+        self._receipts: collections.deque[Receipt] = collections.deque()
         self._link_factory = link_factory or self._make_link
         self._topics = Topics(settings.topic_root)
         self._sync_interval = spool_sync_interval
@@ -108,10 +114,20 @@ class Gateway:
     # --- the sink the link calls (link thread) ------------------------------------------
 
     def sink(self, read: TagRead, reader_id: str, received_at: datetime) -> None:
-        self._reads.append(("read", read, reader_id, received_at))
-        if not self._reads_signalled:
-            self._reads_signalled = True
-            self._queue.put(("wake",))
+        """Called by the link thread for every read."""
+        stamped = self._stamp(read, reader_id, received_at)
+        wake = False
+        with self._lock:
+            self.counters["reads"] += 1
+            if len(self._readers) < _MAX_READERS:
+                self._readers.add(reader_id)
+            out = self.smoother.feed(stamped)
+            if out:
+                self._events += out
+                wake = not self._events_signalled
+                self._events_signalled = True
+        if wake:
+            self._queue.put("wake")
 
     def _make_link(self, sink: ReadSink) -> Link:
         from gateway.drivers import make_driver
@@ -158,8 +174,8 @@ class Gateway:
         ep = s.endpoint()
         self.publisher = Publisher(
             gateway_id=s.gateway_id, topics=self._topics, endpoint=ep,
-            on_receipt=lambda r: self._queue.put(("receipt", r)),
-            on_window=lambda: self._queue.put(("wake",)),
+            on_receipt=self._receipts.append,
+            on_window=lambda: self._queue.put("wake"),
             protocol=s.mqtt_protocol, keepalive=s.mqtt_keepalive,
             ca=str(s.mqtt_ca) if s.mqtt_ca else None,
             cert=str(s.mqtt_cert) if s.mqtt_cert else None,
@@ -196,7 +212,8 @@ class Gateway:
         while not stop.is_set():
             now_m = mono()
             deadline = min(next_health, next_checkpoint, next_limit, now_m + 0.5)
-            expiry = self.smoother.next_expiry()
+            with self._lock:
+                expiry = self.smoother.next_expiry()
             if expiry is not None:
                 deadline = min(deadline, now_m + (expiry - self._clock()).total_seconds())
             if pub.connected:
@@ -208,8 +225,8 @@ class Gateway:
                     due = spool.next_due()
                     if due is not None:
                         deadline = min(deadline, due)
-            items = self._drain(max(0.0, deadline - now_m))
-            self._step(items)
+            self._wait(max(0.0, deadline - now_m))
+            self._step()
             connected = pub.connected
             if connected:
                 if not was_connected:
@@ -219,7 +236,9 @@ class Gateway:
             now_m = mono()
             if now_m >= next_checkpoint:
                 next_checkpoint = now_m + _CHECKPOINT_S
-                spool.checkpoint(self.smoother.dirty())
+                with self._lock:
+                    dirty = self.smoother.dirty()
+                spool.checkpoint(dirty)
                 spool.commit()
             if now_m >= next_limit:
                 next_limit = now_m + _LIMIT_CHECK_S
@@ -228,26 +247,16 @@ class Gateway:
                 next_health = now_m + s.health_every
                 self._publish_health()
 
-    def _drain(self, timeout: float) -> list[tuple[Any, ...]]:
-        items: list[tuple[Any, ...]] = []
+    def _wait(self, timeout: float) -> None:
+        """Sleep until a wake-up token comes or ``timeout`` passes; take every token."""
         self.counters["core_wakeups"] += 1
         with contextlib.suppress(queue.Empty):
-            items.append(self._queue.get(timeout=timeout) if timeout > 0 else
-                         self._queue.get_nowait())
-        while True:
-            try:
-                items.append(self._queue.get_nowait())
-            except queue.Empty:
-                break
-        # Reset the flag before taking the reads: a read appended after this gets its own
-        # token, so none is left behind until the next timer.
-        self._reads_signalled = False
-        reads = self._reads
-        for _ in range(min(len(reads), 10_000)):  # bounded: a flood still lets timers run
-            items.append(reads.popleft())
-        if reads:
-            self._queue.put(("wake",))
-        return items
+            if timeout > 0:
+                self._queue.get(timeout=timeout)
+            else:
+                self._queue.get_nowait()
+        for _ in range(self._queue.qsize()):
+            self._queue.get_nowait()
 
     # --- one iteration: reads -> sightings -> spool -> MQTT -------------------------------
 
@@ -257,23 +266,16 @@ class Gateway:
             rt = (rt.replace(tzinfo=self._zone) if rt.tzinfo is None else rt).astimezone(UTC)
         return StampedRead(read, self.settings.gateway_id, reader_id, received_at, rt)
 
-    def _step(self, items: Iterable[tuple[Any, ...]]) -> None:
+    def _step(self) -> None:
         assert self.spool is not None
-        smoother = self.smoother
-        events: list[Sighting] = []
-        receipts: list[Receipt] = []
-        for item in items:
-            kind = item[0]
-            if kind == "read":
-                _, read, reader_id, received_at = item
-                self.counters["reads"] += 1
-                if len(self._readers) < _MAX_READERS:
-                    self._readers.add(reader_id)
-                events.extend(smoother.feed(self._stamp(read, reader_id, received_at)))
-            elif kind == "receipt":
-                receipts.append(item[1])
+        receipts = [self._receipts.popleft() for _ in range(len(self._receipts))]
         now = self._clock()
-        events.extend(smoother.expire(now))
+        with self._lock:
+            # Reset the flag with the list taken: a sighting the link adds after this brings
+            # its own wake-up, so none waits for a timer.
+            self._events_signalled = False
+            events, self._events = self._events, []
+            events += self.smoother.expire(now)
         for r in receipts:
             deleted, marked = self.spool.apply_receipt(r)
             self.counters["receipts"] += 1
@@ -366,6 +368,9 @@ class Gateway:
         now = self._clock()
         self._clock_status = self._clock_check.check(now)
         ls: dict[str, Any] = self.link.status() if self.link is not None else {"state": "down"}
+        with self._lock:
+            readers = sorted(self._readers)
+            open_now = len(self.smoother)
         link: dict[str, Any] = {"state": ls.get("state", "down")}
         if ls.get("url"):
             link["url"] = str(ls["url"])
@@ -390,7 +395,7 @@ class Gateway:
             "receipted_open": self.counters["receipted_open"],
             "receipts": self.counters["receipts"],
             "echoes": int(ls.get("echoes", 0)),
-            "sightings_open": len(self.smoother),
+            "sightings_open": open_now,
             "closed_exit": st.closed_exit,
             "closed_out_of_range": st.closed_out_of_range,
             "closed_max_duration": st.closed_max_duration,
@@ -407,7 +412,7 @@ class Gateway:
             "gateway_id": self.settings.gateway_id,
             "at": format_time(now),
             "uptime_s": round(time.monotonic() - self._started, 3),
-            "readers": sorted(self._readers),
+            "readers": readers,
             "link": link,
             "clock": self._clock_status.to_json(),
             "counters": counters,
@@ -466,8 +471,9 @@ class Gateway:
         if spool is None or pub is None:
             return
         try:
-            self._step(self._drain(0))
-            closing = self.smoother.close_all()
+            self._step()
+            with self._lock:
+                closing = self.smoother.close_all()
             if closing:
                 self._store_and_publish(closing)
             spool.commit()
