@@ -72,7 +72,7 @@ class IngestOptions:
     #: protocol "auto": an MQTT 5 CONNECT unanswered this long means a 3.1.1-only broker
     connack_timeout: float = 5.0
     #: receipts go out at most this often (what commits cover is gathered meanwhile)
-    receipt_interval: float = 1.0
+    receipt_interval: float = 2.0
 
 
 class _Throttled:

@@ -4,9 +4,6 @@ file < environment < flags. A bad value is refused at start with a
 :class:`~pak.errors.ConfigError` that names the setting and where the value came from.
 """
 
-# setting() builds dataclass fields (like dataclasses.field), which RUF009 cannot tell.
-# ruff: noqa: RUF009
-
 from __future__ import annotations
 
 import socket
@@ -115,9 +112,10 @@ class TrackerSettings(AlertSettings):
              "Acks wait for the commit, so this must hold about two batches' messages or "
              "batches cannot fill; it also bounds the tracker's memory")
     receipt_interval_ms: int = setting(
-        1000, metavar="MS", check=_between(10, 60_000),
+        2000, metavar="MS", check=_between(10, 60_000),
         help="receipts go out at most this often, each covering everything committed since "
-             "the last (one message per gateway and spool)")
+             "the last (one message per gateway and spool; gateways wait far longer before "
+             "they republish)")
     future_tolerance_s: float = setting(
         300.0, metavar="SECONDS", check=_between(0, 86400),
         help="a sighting time further than this past the tracker's clock is refused (a "
