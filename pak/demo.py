@@ -100,9 +100,10 @@ def _parser() -> argparse.ArgumentParser:
                    help="where the database, spools, ptys and logs go (default ./demo-data)")
     p.add_argument("--keep", action="store_true", help="keep the data of an earlier run")
     p.add_argument("--port", type=int, default=8080, help="web console port (default 8080)")
-    p.add_argument("--vehicles", type=int, default=400, help="vehicles in the city")
-    p.add_argument("--speed", type=float, default=20.0,
-                   help="city clock speed (default 20: a busy morning in minutes)")
+    p.add_argument("--vehicles", type=int, default=20000, help="vehicles in the city")
+    p.add_argument("--speed", type=float, default=1.0,
+                   help="city clock speed (default 1: real time; faster compresses travel "
+                        "times, and the clone check then flags impossible speeds)")
     p.add_argument("--duration", type=float, help="stop after this many seconds")
     return p
 
@@ -213,7 +214,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             _print_status(args.port)
             if args.duration and time.monotonic() - started >= args.duration:
                 break
-            for _ in range(50):
+            for _ in range(100):
                 if stop:
                     break
                 time.sleep(0.1)
