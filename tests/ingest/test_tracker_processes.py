@@ -69,12 +69,15 @@ def test_two_trackers_on_one_shared_subscription_store_every_sighting_once(
     check_table(pg_url, messages)
 
 
+@pytest.mark.parametrize("alerts", [False, True], ids=["ingest", "with-alerts"])
 def test_postgres_restarted_mid_stream(tmp_path: Path, private_broker: services.PrivateMosquitto,
-                                       private_pg: services.PrivatePostgres) -> None:
+                                       private_pg: services.PrivatePostgres,
+                                       alerts: bool) -> None:
     root = services.unique("pak-t/")
     messages = stream(GATEWAYS, 1500, seed=12)
+    extra = ["--db-timeout-s", "0.5", *([] if alerts else ["--no-alerts"])]
     with tracker(tmp_path, mqtt=private_broker.url, db=private_pg.url, root=root,
-                 client_id="pg", extra=["--db-timeout-s", "0.5"]) as t:
+                 client_id="pg", extra=extra) as t:
         with RepublishingPublisher(private_broker.url, root, republish_after=4) as pub:
             feeder = publish_in_background(pub, messages, rate=100)
             time.sleep(1.0)
@@ -86,8 +89,11 @@ def test_postgres_restarted_mid_stream(tmp_path: Path, private_broker: services.
             pub.wait_receipted(40)
         log = t.log_text()
         assert t.stop() == 0
-    assert "db_unavailable" in log and "db_available" in log, log[-2000:]
     check_table(private_pg.url, messages)
+    if not alerts:
+        # The alert engine's hook reads storage in the receive thread, so with it the outage
+        # may hold messages back before they reach the batcher; alone, the batcher meets it.
+        assert "db_unavailable" in log and "db_available" in log, log[-2000:]
 
 
 def test_tracker_killed_mid_stream_then_restarted(
