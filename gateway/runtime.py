@@ -42,6 +42,7 @@ from gateway.publisher import Publisher
 from gateway.smoother import Smoother
 from gateway.spool import Spool, SpoolRow
 from pak import __version__
+from pak.errors import ConfigError
 from pak.logs import event
 from pak.timefmt import format_time, utcnow
 from pak.types import Sighting, StampedRead, TagRead
@@ -159,6 +160,10 @@ class Gateway:
     def run(self, stop: threading.Event) -> int:
         s = self.settings
         event(log, logging.INFO, "gateway_starting", version=__version__, **s.describe())
+        # The link first: a bad serial URL or a listen port in use is refused before anything
+        # else starts.
+        self.link = self._link_factory(self.sink)
+        metrics = self._start_metrics() if s.metrics_listen else None
         self.spool = spool = Spool(s.spool, max_bytes=s.spool_max_bytes,
                                    republish_after=s.republish_after,
                                    republish_max=s.republish_max,
@@ -183,10 +188,8 @@ class Gateway:
             max_inflight=s.max_inflight, reconnect_max_s=s.mqtt_reconnect_max,
             clock=self._clock)
         link_stop = threading.Event()
-        self.link = self._link_factory(self.sink)
         link_thread = threading.Thread(target=self.link.run, args=(link_stop,), name="link",
                                        daemon=True)
-        metrics = self._start_metrics() if s.metrics_listen else None
         self.publisher.start()
         link_thread.start()
         try:
@@ -457,7 +460,10 @@ class Gateway:
             def log_message(self, format: str, *args: Any) -> None:
                 pass
 
-        server = ThreadingHTTPServer((host, port), Handler)
+        try:
+            server = ThreadingHTTPServer((host, port), Handler)
+        except OSError as e:
+            raise ConfigError(f"setting metrics_listen: {host}:{port}: {e}") from None
         threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         event(log, logging.INFO, "metrics_listening", url=f"http://{host}:{port}/metrics")
         return server

@@ -156,8 +156,9 @@ class _Syncer(threading.Thread):
 
 
 class Spool:
-    """The on-disk spool. Used by one thread (the runtime's core thread); the background
-    syncer only fsyncs files and never touches the SQLite connection."""
+    """The on-disk spool. Its SQLite connection belongs to one thread (the runtime's core
+    thread); :meth:`next_seq` is thread-safe (the link thread's smoother calls it). The
+    background syncer only fsyncs files and never touches the connection."""
 
     def __init__(self, folder: Path, *, max_bytes: int = 512 << 20, block: int = 1000,
                  sync_interval: float = 0.2, republish_after: float = 30.0,

@@ -122,3 +122,23 @@ def test_clock_before_the_build_date_is_suspect() -> None:
     boot = datetime(1970, 1, 1, 0, 0, 42, tzinfo=timezone.utc)  # noqa: UP017
     st = check.check(boot)
     assert st.suspect and "1970-01-01" in st.reason
+
+
+def test_a_busy_listen_port_or_unknown_serial_scheme_is_refused_at_start(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        p = subprocess.run([sys.executable, "-m", "pak.cli", "gateway", "--gateway-id", "g",
+                            "--driver", "mr7901", "--listen", f"tcp://127.0.0.1:{port}",
+                            "--spool", str(tmp_path / "s1")],
+                           capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and f"127.0.0.1:{port}" in p.stderr
+    p = subprocess.run([sys.executable, "-m", "pak.cli", "gateway", "--gateway-id", "g",
+                        "--driver", "r2000", "--serial", "nosuch://reader",
+                        "--spool", str(tmp_path / "s2")],
+                       capture_output=True, text=True, timeout=30)
+    assert p.returncode == 2 and "nosuch://reader" in p.stderr
+    assert not (tmp_path / "s2").exists()  # refused before the spool was made

@@ -37,8 +37,10 @@ class FakeLink:
         self.sink = sink
         self.clock = clock
         self.reads = 0
+        self.running = threading.Event()
 
     def run(self, stop: threading.Event) -> None:
+        self.running.set()  # as a real link, it reads only once the runtime runs it
         stop.wait()
 
     def status(self) -> dict[str, Any]:
@@ -72,7 +74,7 @@ def running(tmp_path: Path, mqtt_url: str, root: str, *extra: str,
     t = threading.Thread(target=gw.run, args=(stop,), daemon=True)
     t.start()
     try:
-        wait_for(lambda: bool(links), 5, "the link")
+        wait_for(lambda: bool(links) and links[0].running.is_set(), 5, "the link running")
         yield links[0]
     finally:
         stop.set()
