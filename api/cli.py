@@ -11,7 +11,7 @@ from pak.settings import load
 __all__ = ["main"]
 
 EPILOG = """examples:
-  pak api --db sqlite:///pak.sqlite3 --no-auth
+  pak api --db sqlite:///var/lib/pak/pak.sqlite3 --no-auth
   pak api --db postgresql://pak@db/pak --mqtt mqtt://broker:1883 --host 0.0.0.0 \\
           --tokens-file /etc/pak/api-tokens
 
