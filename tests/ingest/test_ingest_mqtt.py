@@ -163,10 +163,12 @@ def test_receive_maximum_lets_batches_fill(private_broker: services.PrivateMosqu
         messages = stream(["gw-a", "gw-b"], 1500, seed=9, dup_rate=0.0)
         with RepublishingPublisher(private_broker.url, root, republish_after=600) as pub:
             pub.publish(messages)
-            time.sleep(2.0)
+            if fills:  # long before the 30 s age
+                wait_for(lambda: mem.count_sightings() >= 1000, 10, "a full batch")
+            else:
+                time.sleep(2.0)
         if fills:
             assert ing.metrics.batch_size._sum.get() >= 1000
-            assert mem.count_sightings() >= 1000
         else:
             assert mem.count_sightings() == 0  # 20 messages hold ~200 sightings: no batch
             assert ing.batcher.pending == 20
