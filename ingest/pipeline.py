@@ -113,7 +113,6 @@ class Ingest:
         self.options = opt
         self.topics = Topics(opt.topic_root)
         self.metrics = metrics or IngestMetrics()
-        self._storage = storage
         self._hooks = list(hooks)
         self._watchlist_hooks = list(watchlist_hooks)
         self._clock = clock
@@ -148,7 +147,6 @@ class Ingest:
         )
         m.connected.set_function(lambda: 1.0 if self.consumer.connected else 0.0)
         self.receipts = PendingReceipts(self.topics)
-        self._receipts_due = threading.Event()
         self._receipt_thread = threading.Thread(target=self._receipt_loop,
                                                 name="pak-ingest-receipts", daemon=True)
         self._stopping = threading.Event()
@@ -167,7 +165,8 @@ class Ingest:
         self._accepting = False
         ok = self.batcher.stop(timeout)
         self._stopping.set()
-        self._receipt_thread.join(5.0)
+        if self._receipt_thread.is_alive():
+            self._receipt_thread.join(5.0)
         self._publish_receipts()
         self.consumer.flush(2.0)
         self.consumer.stop()
