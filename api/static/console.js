@@ -168,7 +168,8 @@ function openStream() {
   // EventSource cannot send headers: the token travels as a query parameter on this one call.
   const es = new EventSource(`/api/alerts/stream?access_token=${encodeURIComponent(token)}`);
   es.addEventListener("alert", (ev) => renderAlert(JSON.parse(ev.data)));
-  es.onerror = () => { $("stats").textContent = "live feed reconnecting…"; };
+  es.onopen = () => { $("feed").textContent = "● live"; $("feed").className = "ok"; };
+  es.onerror = () => { $("feed").textContent = "○ live feed reconnecting…"; $("feed").className = "off"; };
 }
 
 async function refresh() {
