@@ -95,10 +95,23 @@ def _pct(xs: Sequence[float], q: float) -> float:
     return s[min(len(s) - 1, max(0, round(q / 100 * len(s) + 0.5) - 1))]
 
 
+def _gateway_seen(messages: list[tuple[float, bytes]]) -> dict[int, float]:
+    """When a plain subscriber got each open sighting of the stolen tag from the broker, by
+    seq: where the gateway's part of the path ends."""
+    out: dict[int, float] = {}
+    for recv, payload in messages:
+        for s in orjson.loads(payload)["sightings"]:
+            if s["tag_id"] == STOLEN and s["state"] == "open":
+                out.setdefault(s["seq"], recv)
+    return out
+
+
 def _latencies(sent_log: Path, alerts: list[tuple[float, bytes]],
-               since: float) -> tuple[list[float], int, int]:
+               since: float) -> tuple[list[tuple[float, float, float | None, int]], int, int]:
     """Latency of every alert published for an open sighting, matched to the frame of the
-    sighting's first read; also how many stolen-tag sightings opened, and alerts unmatched."""
+    sighting's first read, with the part of it before the tracker received the sighting
+    (the alert's ``delay_s``: reader, gateway, broker); also how many stolen-tag sightings
+    opened, and alerts unmatched."""
     reads: list[float] = []
     enters = 0
     for line in sent_log.read_text().splitlines():
@@ -128,7 +141,8 @@ def _latencies(sent_log: Path, alerts: list[tuple[float, bytes]],
         if i < 0 or first - reads[i] > 0.5:
             unmatched += 1
             continue
-        out.append(recv - reads[i])
+        upstream = first - reads[i] + float(a["detail"].get("delay_s") or 0.0)
+        out.append((recv - reads[i], upstream, reads[i], int(a["sighting"]["seq"])))
     return out, enters, unmatched
 
 
@@ -147,10 +161,13 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     p.add_argument("--tracker-arg", action="append", default=[], metavar="ARG",
                    help="one more argument for pak tracker (repeat; e.g. "
                         "--tracker-arg=--batch-max-age-ms=50)")
+    p.add_argument("--broker-option", action="append", default=[], metavar="LINE",
+                   help="a mosquitto.conf line replacing the deploy file's option of that "
+                        "name (repeat; e.g. --broker-option='max_inflight_messages 20000')")
     p.add_argument("--keep", action="store_true", help="keep the work folder and logs")
     args = p.parse_args(argv)
 
-    with workdir(args.keep) as wd, private_mosquitto(wd) as mqtt_url:
+    with workdir(args.keep) as wd, private_mosquitto(wd, args.broker_option) as mqtt_url:
         if args.db == "pg":
             db_cm: Any = scratch_postgres(SHARED_PG)
         elif args.db == "sqlite":
@@ -175,6 +192,7 @@ def _measure(args: argparse.Namespace, wd: Path, mqtt_url: str, db: str,
               "--watchlist-reload-s", "60", *args.tracker_arg)
     procs.wait_log("tracker", "mqtt_connected", 60)
     sub = _Subscriber(mqtt_url, f"{ROOT}/alerts/stolen_hit")
+    gw_sub = _Subscriber(mqtt_url, f"{ROOT}/gw/{GATEWAY}/sightings")
     try:
         load: subprocess.Popen[bytes] | None = None
         if args.background_rate > 0:
@@ -215,12 +233,24 @@ def _measure(args: argparse.Namespace, wd: Path, mqtt_url: str, db: str,
             with contextlib.suppress(orjson.JSONDecodeError, IndexError):
                 bg = orjson.loads(out.strip().splitlines()[-1])
         received = list(sub.got)
+        gw_msgs = list(gw_sub.got)
     finally:
         sub.close()
+        gw_sub.close()
     procs.stop("gateway")
     procs.stop("tracker", 30)
     lat, enters, unmatched = _latencies(sent, received, since)
-    ms = [x * 1000 for x in lat] or [float("nan")]
+    ms = [x * 1000 for x, *_ in lat] or [float("nan")]
+    up = [u * 1000 for _, u, *_ in lat] or [float("nan")]
+    down = [(x - u) * 1000 for x, u, *_ in lat] or [float("nan")]
+    gw_seen = _gateway_seen(gw_msgs)
+    via_gw = [(gw_seen[seq] - t) * 1000 for _, _, t, seq in lat
+              if t is not None and seq in gw_seen] or [float("nan")]
+
+    def summary(xs: list[float]) -> dict[str, float]:
+        return {"p50": round(statistics.median(xs), 2), "p90": round(_pct(xs, 90), 2),
+                "p99": round(_pct(xs, 99), 2), "max": round(max(xs), 2)}
+
     from tracker.storage import open_storage
 
     with open_storage(db) as st:
@@ -231,9 +261,12 @@ def _measure(args: argparse.Namespace, wd: Path, mqtt_url: str, db: str,
         "stolen_passes": enters,
         "unmatched_alerts": unmatched,
         "alert_ids": len(alert_ids),
-        "latency_ms": {"p50": round(statistics.median(ms), 2), "p90": round(_pct(ms, 90), 2),
-                       "p99": round(_pct(ms, 99), 2), "max": round(max(ms), 2),
-                       "min": round(min(ms), 2)},
+        "latency_ms": {**summary(ms), "min": round(min(ms), 2)},
+        # the same, split where the tracker received the sighting
+        "to_tracker_ms": summary(up),
+        "in_tracker_to_subscriber_ms": summary(down),
+        # frame written -> a plain subscriber of the gateway's topic has the open sighting
+        "to_broker_subscriber_ms": summary(via_gw),
         "background": {"requested_per_s": args.background_rate,
                        "achieved_per_s": bg.get("rate"), "sightings_sent": bg.get("sightings"),
                        "stored_in_db": stored},

@@ -50,9 +50,10 @@ def _wait_port(port: int, timeout: float) -> None:
 
 
 @contextlib.contextmanager
-def private_mosquitto(workdir: Path) -> Iterator[str]:
+def private_mosquitto(workdir: Path, overrides: Sequence[str] = ()) -> Iterator[str]:
     """A Mosquitto on a free port with deploy/mosquitto/pak.conf's limits (its listener,
-    authentication and persistence lines replaced by ours). Yields its URL."""
+    authentication and persistence lines replaced by ours; ``overrides``, whole
+    ``option value`` lines, replace the file's lines of the same option). Yields its URL."""
     exe = shutil.which("mosquitto")
     if exe is None:
         raise BenchError("mosquitto is not installed (deploy/setup-services.sh installs it)")
@@ -60,8 +61,9 @@ def private_mosquitto(workdir: Path) -> Iterator[str]:
     base = REPO / "deploy" / "mosquitto" / "pak.conf"
     skip = ("listener", "persistence", "log_dest", "pid_file", "acl_file", "password_file",
             "allow_anonymous", "include_dir", "autosave")
+    skip += tuple(o.split()[0] for o in overrides if o.strip())
     kept = [ln for ln in (base.read_text().splitlines() if base.exists() else [])
-            if not ln.strip().startswith(skip)]
+            if not ln.strip().startswith(skip)] + list(overrides)
     d = workdir / "mosquitto"
     d.mkdir()
     os.chmod(d, 0o777)  # mosquitto may drop privileges to its own user
