@@ -132,3 +132,29 @@ def test_watchlist_change_reaches_another_instance(tmp_path: Path, mqtt_url: str
             gw.publish(topics.sightings("gw-e2e"), sighting_message(seq, "closed"), qos=1)
         for t in (a, b):
             t.wait_log("alert kind=stolen_hit", 10)
+
+
+def test_gateway_will_becomes_gateway_offline(tmp_path: Path, mqtt_url: str,
+                                              topic_root: str) -> None:
+    """The will a gateway leaves with the broker reaches the tracker's storage through ingest,
+    and the engine's timer turns it into one gateway_offline alert after the grace period."""
+    from pak.wire import encode_state
+
+    db = prepare_db(tmp_path / "pak.db", watched=False)
+    topics = Topics(topic_root)
+    with tracker(tmp_path, mqtt=mqtt_url, db=db, root=topic_root,
+                 client_id=services.unique("trk-"),
+                 extra=[*QUIET, "--offline-grace-s", "0.5", "--gateway-check-s", "0.2"]), \
+            mqtt_client(mqtt_url, topics.alerts("gateway_offline")) as (_, alerts), \
+            mqtt_client(mqtt_url) as (gw, _):
+        went = utcnow() - timedelta(seconds=1)
+        gw.publish(topics.state("gw-gone"), encode_state("offline", went, gateway_id="gw-gone"),
+                   qos=1, retain=True).wait_for_publish(5)
+        try:
+            wait_for(lambda: len(alerts) >= 1)
+            time.sleep(1.0)  # checked five more times meanwhile: still one alert
+        finally:  # leave no retained message behind on the shared broker
+            gw.publish(topics.state("gw-gone"), b"", qos=1, retain=True).wait_for_publish(5)
+    objs = [validate("alert", p) for p in alerts]
+    assert {o["alert_id"] for o in objs} == {o["alert_id"] for o in objs[:1]}
+    assert objs[0]["gateway_id"] == "gw-gone" and objs[0]["detail"]["cause"] == "will"
