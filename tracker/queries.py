@@ -17,13 +17,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
+from pak.timefmt import format_time
 from pak.types import Sighting
 from tracker.storage.base import Storage
 from tracker.storage.records import Reader
 from tracker.trails import DistanceFn, Trail, build_trail, merge_passes
 
-__all__ = ["Companion", "Together", "passed_here", "readers_for", "seen_together", "trail"]
+__all__ = ["Companion", "Together", "companion_json", "passed_here", "readers_for",
+           "seen_together", "trail"]
 
 
 def readers_for(storage: Storage, reader_ids: Sequence[str]) -> dict[str, Reader]:
@@ -117,3 +120,11 @@ def seen_together(storage: Storage, *, tag_id: str, since: datetime, until: date
                                  tuple(dict.fromkeys(t.reader_id for t in items)), items))
     out.sort(key=lambda c: (-c.times, c.tag_id))
     return out
+
+
+def companion_json(c: Companion) -> dict[str, Any]:
+    """A companion as plain JSON (the API's and ``--json`` form)."""
+    return {"tag_id": c.tag_id, "times": c.times, "readers": list(c.readers),
+            "occasions": [{"reader_id": o.reader_id, "tag_at": format_time(o.tag_at),
+                           "other_at": format_time(o.other_at), "delta_s": o.delta_s}
+                          for o in c.occasions]}

@@ -14,7 +14,7 @@ import pytest
 from pak.errors import ConfigError
 from tests.tracker.alert_fixtures import T0, at, make_storage, sighting
 from tracker.audit import os_user
-from tracker.queries import passed_here, seen_together, trail
+from tracker.queries import companion_json, passed_here, seen_together, trail
 from tracker.storage import Storage
 from tracker.trail_cli import main as trail_main
 from tracker.trail_cli import parse_when
@@ -86,6 +86,9 @@ def test_seen_together_finds_the_companion(st: Storage) -> None:
                         min_times=2)
     assert [(c.tag_id, c.times, c.readers) for c in got] == [("E200FFFF0001", 2, ("R2", "R1"))]
     assert [o.delta_s for o in got[0].occasions] == [8.0, -10.0]
+    assert companion_json(got[0])["occasions"][0] == {
+        "reader_id": "R2", "tag_at": "2026-11-28T06:00:00.000Z",
+        "other_at": "2026-11-28T06:00:08.000Z", "delta_s": 8.0}
     once = seen_together(st, tag_id=TAG, since=at(-60), until=at(5000), within_s=30,
                          min_times=1)
     assert {c.tag_id for c in once} == {"E200FFFF0001", "E200FFFF0002", "E200FFFF0003"}
