@@ -13,9 +13,10 @@ import contextlib
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import orjson
 
@@ -25,24 +26,17 @@ from tracker.storage.base import (
     Alert,
     DeadLetter,
     NotFound,
-    Storage,
     StorageError,
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
 from tracker.storage.records import (
     ALERT_STATUSES,
-    WATCH_STATUSES,
     AlertStatusChange,
-    AuditEntry,
-    GatewayRecord,
-    Reader,
     StoredAlert,
-    TagAssignment,
-    Vehicle,
-    WatchEntry,
 )
 from tracker.storage.retention import EVIDENCE_CONDITION, log_mode
+from tracker.storage.sql_common import SqlStorage
 
 __all__ = ["SqliteStorage"]
 
@@ -191,7 +185,7 @@ def _split_statements(sql: str) -> Iterator[str]:
         raise StorageError(f"incomplete SQL statement in a migration: {buf[:80]!r}")
 
 
-class SqliteStorage(Storage):
+class SqliteStorage(SqlStorage[sqlite3.Connection]):
     """Storage in one SQLite file (``sqlite://PATH``, ``sqlite:///abs/path``) or in memory
     (``sqlite://:memory:``)."""
 
@@ -279,9 +273,44 @@ class SqliteStorage(Storage):
         except sqlite3.Error as e:
             raise _map_error(e) from e
 
-    def _query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
-        with self._read() as conn:
-            return conn.execute(sql, params).fetchall()
+    # --- the hooks of SqlStorage ---------------------------------------------------------
+
+    COLLATE: ClassVar[str] = ""  # SQLite compares text by bytes already
+    GREATEST: ClassVar[str] = "max"
+    LEAST: ClassVar[str] = "min"
+
+    def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._read()
+
+    def _writing(self) -> AbstractContextManager[sqlite3.Connection]:
+        return self._write()
+
+    def _exec(self, conn: sqlite3.Connection, sql: str, params: Sequence[Any] = (), *,
+              prepare: bool | None = None) -> sqlite3.Cursor:
+        return conn.execute(sql, params)
+
+    def _executemany(self, conn: sqlite3.Connection, sql: str,
+                     rows: Sequence[Sequence[Any]]) -> None:
+        conn.executemany(sql, rows)
+
+    def _in_list(self, col: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return (f"{col} IN ({', '.join('?' * len(values))})" if values else "0"), list(values)
+
+    @staticmethod
+    def _to_time(t: datetime) -> int:
+        return _us(t)
+
+    @staticmethod
+    def _from_time(v: int) -> datetime:
+        return _dt(v)
+
+    @staticmethod
+    def _to_json(obj: Any) -> str:
+        return _json(obj)
+
+    @staticmethod
+    def _from_json(v: str) -> Any:
+        return orjson.loads(v)
 
     def close(self) -> None:
         with self._lock:
@@ -356,30 +385,6 @@ class SqliteStorage(Storage):
     def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
         with self._write() as conn:
             self._upsert_alerts(conn, alerts)
-
-    def record_gateway(self, gateway_id: str, *, state: str | None = None,
-                       health: dict[str, Any] | None = None, at: datetime) -> None:
-        t = _us(at)
-        with self._write() as conn:
-            conn.execute("""
-                INSERT INTO gateways (gateway_id, state, state_at, health, health_at)
-                VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (gateway_id) DO UPDATE SET
-                  state = CASE WHEN excluded.state_at IS NOT NULL
-                    AND (state_at IS NULL OR excluded.state_at >= state_at)
-                    THEN excluded.state ELSE state END,
-                  state_at = CASE WHEN excluded.state_at IS NOT NULL
-                    AND (state_at IS NULL OR excluded.state_at >= state_at)
-                    THEN excluded.state_at ELSE state_at END,
-                  health = CASE WHEN excluded.health_at IS NOT NULL
-                    AND (health_at IS NULL OR excluded.health_at >= health_at)
-                    THEN excluded.health ELSE health END,
-                  health_at = CASE WHEN excluded.health_at IS NOT NULL
-                    AND (health_at IS NULL OR excluded.health_at >= health_at)
-                    THEN excluded.health_at ELSE health_at END
-                """, (gateway_id, state, t if state is not None else None,
-                      None if health is None else _json(health),
-                      t if health is not None else None))
 
     # --- sightings queries ----------------------------------------------------------------
 
@@ -522,162 +527,6 @@ class SqliteStorage(Storage):
         return {"mode": "delete", "license": None, "cutoff": cutoff.isoformat(),
                 "evidence_copied": copied, "rows_deleted": deleted, "chunks_dropped": None}
 
-    # --- readers, vehicles, tag assignments -----------------------------------------------
-
-    def upsert_readers(self, readers: Iterable[Reader]) -> None:
-        rows = [(r.reader_id, r.name, r.latitude, r.longitude,
-                 _json({str(k): v for k, v in r.bearings.items()}), r.timezone)
-                for r in readers]
-        with self._write() as conn:
-            conn.executemany("""
-                INSERT INTO readers (reader_id, name, latitude, longitude, bearings, timezone)
-                VALUES (?, ?, ?, ?, ?, ?)
-                ON CONFLICT (reader_id) DO UPDATE SET name = excluded.name,
-                  latitude = excluded.latitude, longitude = excluded.longitude,
-                  bearings = excluded.bearings, timezone = excluded.timezone
-                """, rows)
-
-    @staticmethod
-    def _reader(r: tuple[Any, ...]) -> Reader:
-        return Reader(r[0], r[1], r[2], r[3],
-                      {int(k): float(v) for k, v in orjson.loads(r[4]).items()}, r[5])
-
-    _READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
-
-    def get_reader(self, reader_id: str) -> Reader | None:
-        rows = self._query(f"SELECT {self._READER_COLS} FROM readers WHERE reader_id = ?",
-                           (reader_id,))
-        return self._reader(rows[0]) if rows else None
-
-    def readers(self) -> list[Reader]:
-        return [self._reader(r) for r in self._query(
-            f"SELECT {self._READER_COLS} FROM readers ORDER BY reader_id")]
-
-    _VEHICLE_COLS: Final = ("vehicle_id, plate, owner, kind, colour, key_tag_id, "
-                            "unaccompanied_check")
-
-    @staticmethod
-    def _vehicle(r: tuple[Any, ...]) -> Vehicle:
-        return Vehicle(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
-
-    def upsert_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
-        rows = [(v.vehicle_id, v.plate, v.owner, v.kind, v.colour, v.key_tag_id,
-                 int(v.unaccompanied_check)) for v in vehicles]
-        with self._write() as conn:
-            conn.executemany(f"""
-                INSERT INTO vehicles ({self._VEHICLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (vehicle_id) DO UPDATE SET plate = excluded.plate,
-                  owner = excluded.owner, kind = excluded.kind, colour = excluded.colour,
-                  key_tag_id = excluded.key_tag_id,
-                  unaccompanied_check = excluded.unaccompanied_check
-                """, rows)
-
-    def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
-        rows = self._query(f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE vehicle_id = ?",
-                           (vehicle_id,))
-        return self._vehicle(rows[0]) if rows else None
-
-    def vehicles(self) -> list[Vehicle]:
-        return [self._vehicle(r) for r in self._query(
-            f"SELECT {self._VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id")]
-
-    def paired_vehicles(self) -> list[Vehicle]:
-        return [self._vehicle(r) for r in self._query(
-            f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE unaccompanied_check <> 0 "
-            "AND key_tag_id IS NOT NULL AND key_tag_id <> '' ORDER BY vehicle_id")]
-
-    def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
-        t = _us(at)
-        with self._write() as conn:
-            conn.execute("UPDATE tag_assignments SET valid_to = ? WHERE valid_to IS NULL "
-                         "AND (tag_id = ? OR vehicle_id = ?) AND valid_from <= ?",
-                         (t, tag_id, vehicle_id, t))
-            conn.execute("INSERT INTO tag_assignments (tag_id, vehicle_id, valid_from) "
-                         "VALUES (?, ?, ?) ON CONFLICT (tag_id, valid_from) DO UPDATE SET "
-                         "vehicle_id = excluded.vehicle_id, valid_to = NULL",
-                         (tag_id, vehicle_id, t))
-
-    def release_tag(self, tag_id: str, *, at: datetime) -> None:
-        t = _us(at)
-        with self._write() as conn:
-            conn.execute("UPDATE tag_assignments SET valid_to = ? WHERE valid_to IS NULL "
-                         "AND tag_id = ? AND valid_from <= ?", (t, tag_id, t))
-
-    def tag_assignments(self, *, tag_id: str | None = None,
-                        vehicle_id: str | None = None) -> list[TagAssignment]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if tag_id is not None:
-            conds.append("tag_id = ?")
-            params.append(tag_id)
-        if vehicle_id is not None:
-            conds.append("vehicle_id = ?")
-            params.append(vehicle_id)
-        where = " WHERE " + " AND ".join(conds) if conds else ""
-        return [TagAssignment(r[0], r[1], _dt(r[2]), _dt_opt(r[3])) for r in self._query(
-            "SELECT tag_id, vehicle_id, valid_from, valid_to FROM tag_assignments"
-            f"{where} ORDER BY valid_from, tag_id", params)]
-
-    def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
-        t = _us(at)
-        cols = ", ".join(f"v.{c.strip()}" for c in self._VEHICLE_COLS.split(","))
-        rows = self._query(
-            f"SELECT {cols} FROM tag_assignments a JOIN vehicles v ON v.vehicle_id = "
-            "a.vehicle_id WHERE a.tag_id = ? AND a.valid_from <= ? AND (a.valid_to IS NULL "
-            "OR a.valid_to > ?) ORDER BY a.valid_from DESC LIMIT 1", (tag_id, t, t))
-        return self._vehicle(rows[0]) if rows else None
-
-    # --- watchlist ------------------------------------------------------------------------
-
-    _WATCH_COLS: Final = "tag_id, case_no, reporter, reported_at, note, status, changed_at"
-
-    @staticmethod
-    def _watch(r: tuple[Any, ...]) -> WatchEntry:
-        return WatchEntry(r[0], r[1], r[2], _dt(r[3]), r[4], r[5], _dt(r[6]))
-
-    def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
-                      reported_at: datetime, note: str = "", at: datetime) -> WatchEntry:
-        with self._write() as conn:
-            conn.execute(f"""
-                INSERT INTO watchlist ({self._WATCH_COLS}) VALUES (?, ?, ?, ?, ?, 'active', ?)
-                ON CONFLICT (tag_id, case_no) DO UPDATE SET reporter = excluded.reporter,
-                  reported_at = excluded.reported_at, note = excluded.note,
-                  status = 'active', changed_at = excluded.changed_at
-                """, (tag_id, case_no, reporter, _us(reported_at), note, _us(at)))
-        return WatchEntry(tag_id, case_no, reporter, reported_at, note, "active", at)
-
-    def watchlist_remove(self, tag_id: str, *, status: str = "recovered", at: datetime,
-                         case_no: str | None = None) -> int:
-        if status not in WATCH_STATUSES or status == "active":
-            raise StorageError(f"a watchlist entry leaves as recovered or withdrawn, "
-                               f"not {status!r}")
-        sql = ("UPDATE watchlist SET status = ?, changed_at = ? "
-               "WHERE tag_id = ? AND status = 'active'")
-        params: list[Any] = [status, _us(at), tag_id]
-        if case_no is not None:
-            sql += " AND case_no = ?"
-            params.append(case_no)
-        with self._write() as conn:
-            return int(conn.execute(sql, params).rowcount)
-
-    def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
-                  changed_since: datetime | None = None) -> list[WatchEntry]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            conds.append("status = ?")
-            params.append(status)
-        if tag_id is not None:
-            conds.append("tag_id = ?")
-            params.append(tag_id)
-        if changed_since is not None:
-            conds.append("changed_at >= ?")
-            params.append(_us(changed_since))
-        where = " WHERE " + " AND ".join(conds) if conds else ""
-        return [self._watch(r) for r in self._query(
-            f"SELECT {self._WATCH_COLS} FROM watchlist{where} ORDER BY tag_id, case_no",
-            params)]
-
     # --- alerts ---------------------------------------------------------------------------
 
     _ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
@@ -751,74 +600,3 @@ class SqliteStorage(Storage):
         found = self.get_alert(alert_id)
         assert found is not None
         return found
-
-    # --- dead letters, audit, gateways ----------------------------------------------------
-
-    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
-                     limit: int | None = 100) -> list[DeadLetter]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conds.append("received_at >= ?")
-            params.append(_us(since))
-        if reason is not None:
-            conds.append("reason = ?")
-            params.append(reason)
-        sql = "SELECT topic, payload, reason, detail, received_at FROM dead_letters"
-        sql += (" WHERE " + " AND ".join(conds) if conds else "")
-        sql += " ORDER BY received_at DESC, id DESC"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        return [DeadLetter(r[0], bytes(r[1]), r[2], r[3], _dt(r[4]))
-                for r in self._query(sql, params)]
-
-    def count_dead_letters(self, *, reason: str | None = None) -> int:
-        if reason is None:
-            return int(self._query("SELECT count(*) FROM dead_letters")[0][0])
-        return int(self._query("SELECT count(*) FROM dead_letters WHERE reason = ?",
-                               (reason,))[0][0])
-
-    def append_audit(self, *, actor: str, action: str, reason: str,
-                     params: dict[str, Any], at: datetime) -> None:
-        with self._write() as conn:
-            conn.execute("INSERT INTO audit_log (at, actor, action, reason, params) "
-                         "VALUES (?, ?, ?, ?, ?)", (_us(at), actor, action, reason, _json(params)))
-
-    def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
-                  actor: str | None = None, action: str | None = None,
-                  limit: int | None = None) -> list[AuditEntry]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conds.append("at >= ?")
-            params.append(_us(since))
-        if until is not None:
-            conds.append("at < ?")
-            params.append(_us(until))
-        for col, val in (("actor", actor), ("action", action)):
-            if val is not None:
-                conds.append(f"{col} = ?")
-                params.append(val)
-        sql = "SELECT id, at, actor, action, reason, params FROM audit_log"
-        sql += (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY at, id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        return [AuditEntry(r[0], _dt(r[1]), r[2], r[3], r[4], orjson.loads(r[5]))
-                for r in self._query(sql, params)]
-
-    @staticmethod
-    def _gateway(r: tuple[Any, ...]) -> GatewayRecord:
-        return GatewayRecord(r[0], r[1], _dt_opt(r[2]),
-                             None if r[3] is None else orjson.loads(r[3]), _dt_opt(r[4]))
-
-    def get_gateway(self, gateway_id: str) -> GatewayRecord | None:
-        rows = self._query("SELECT gateway_id, state, state_at, health, health_at FROM gateways "
-                           "WHERE gateway_id = ?", (gateway_id,))
-        return self._gateway(rows[0]) if rows else None
-
-    def gateways(self) -> list[GatewayRecord]:
-        return [self._gateway(r) for r in self._query(
-            "SELECT gateway_id, state, state_at, health, health_at FROM gateways "
-            "ORDER BY gateway_id")]

@@ -21,9 +21,10 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final
+from typing import Any, ClassVar, Final
 
 import psycopg
 from psycopg.types.json import Jsonb
@@ -35,22 +36,14 @@ from tracker.storage.base import (
     Alert,
     DeadLetter,
     NotFound,
-    Storage,
     StorageError,
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
 from tracker.storage.records import (
     ALERT_STATUSES,
-    WATCH_STATUSES,
     AlertStatusChange,
-    AuditEntry,
-    GatewayRecord,
-    Reader,
     StoredAlert,
-    TagAssignment,
-    Vehicle,
-    WatchEntry,
 )
 from tracker.storage.retention import (
     EVIDENCE_CONDITION,
@@ -58,6 +51,7 @@ from tracker.storage.retention import (
     RetentionMode,
     log_mode,
 )
+from tracker.storage.sql_common import SqlStorage
 
 __all__ = ["STAGE_TYPES", "TimescaleStorage", "copy_row"]
 
@@ -183,6 +177,11 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@/]*@", r"\1:***@", url)
 
 
+def _format_style(sql: str) -> str:
+    """A shared statement (qmark ``?``) in psycopg's format style (``%s``)."""
+    return sql.replace("?", "%s")
+
+
 def _unavailable(e: BaseException) -> bool:
     return isinstance(e, psycopg.OperationalError)
 
@@ -194,7 +193,7 @@ def _configure(conn: Conn) -> None:
     conn.commit()
 
 
-class TimescaleStorage(Storage):
+class TimescaleStorage(SqlStorage[Conn]):
     """Storage in PostgreSQL + TimescaleDB (``postgresql://...``)."""
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4,
@@ -234,10 +233,44 @@ class TimescaleStorage(Storage):
                 raise StorageUnavailable(f"postgresql: {e}") from e
             raise StorageError(f"postgresql: {e}") from e
 
-    def _query(self, sql: str, params: Sequence[Any] | None = None, *,
-               prepare: bool | None = None) -> list[tuple[Any, ...]]:
-        with self._tx() as conn:
-            return conn.execute(sql, params, prepare=prepare).fetchall()
+    # --- the hooks of SqlStorage ---------------------------------------------------------
+
+    COLLATE: ClassVar[str] = ' COLLATE "C"'  # byte order, as SQLite sorts (and fastest)
+    GREATEST: ClassVar[str] = "GREATEST"
+    LEAST: ClassVar[str] = "LEAST"
+
+    def _reading(self) -> AbstractContextManager[Conn]:
+        return self._tx()
+
+    def _writing(self) -> AbstractContextManager[Conn]:
+        return self._tx()
+
+    def _exec(self, conn: Conn, sql: str, params: Sequence[Any] = (), *,
+              prepare: bool | None = None) -> psycopg.Cursor[tuple[Any, ...]]:
+        return conn.execute(_format_style(sql), params, prepare=prepare)
+
+    def _executemany(self, conn: Conn, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with conn.cursor() as cur:
+            cur.executemany(_format_style(sql), rows)
+
+    def _in_list(self, col: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        return f"{col} = ANY(?::text[])", [list(values)]
+
+    @staticmethod
+    def _to_time(t: datetime) -> datetime:
+        return _aware(t)
+
+    @staticmethod
+    def _from_time(v: datetime) -> datetime:
+        return v  # timestamptz, read in the session's time zone, UTC
+
+    @staticmethod
+    def _to_json(obj: Any) -> Jsonb:
+        return Jsonb(obj)
+
+    @staticmethod
+    def _from_json(v: Any) -> Any:
+        return v  # psycopg decodes jsonb
 
     # --- migrations -----------------------------------------------------------------------
 
@@ -323,28 +356,6 @@ class TimescaleStorage(Storage):
     def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
         with self._tx() as conn:
             self._upsert_alerts(conn, alerts)
-
-    def record_gateway(self, gateway_id: str, *, state: str | None = None,
-                       health: dict[str, Any] | None = None, at: datetime) -> None:
-        t = _aware(at)
-        newer_state = ("EXCLUDED.state_at IS NOT NULL AND "
-                       "(g.state_at IS NULL OR EXCLUDED.state_at >= g.state_at)")
-        newer_health = ("EXCLUDED.health_at IS NOT NULL AND "
-                        "(g.health_at IS NULL OR EXCLUDED.health_at >= g.health_at)")
-        with self._tx() as conn:
-            conn.execute(f"""
-                INSERT INTO gateways AS g (gateway_id, state, state_at, health, health_at)
-                VALUES (%s, %s, %s, %s, %s)
-                ON CONFLICT (gateway_id) DO UPDATE SET
-                  state = CASE WHEN {newer_state} THEN EXCLUDED.state ELSE g.state END,
-                  state_at = CASE WHEN {newer_state} THEN EXCLUDED.state_at
-                                  ELSE g.state_at END,
-                  health = CASE WHEN {newer_health} THEN EXCLUDED.health ELSE g.health END,
-                  health_at = CASE WHEN {newer_health} THEN EXCLUDED.health_at
-                                   ELSE g.health_at END
-                """, (gateway_id, state, t if state is not None else None,
-                      None if health is None else Jsonb(health),
-                      t if health is not None else None), prepare=True)
 
     # --- sightings queries ----------------------------------------------------------------
 
@@ -526,160 +537,6 @@ class TimescaleStorage(Storage):
             conn.execute("SELECT add_retention_policy('sightings', drop_after => %s)",
                          (drop_after,))
 
-    # --- readers, vehicles, tag assignments -----------------------------------------------
-
-    def upsert_readers(self, readers: Iterable[Reader]) -> None:
-        rows = [(r.reader_id, r.name, r.latitude, r.longitude,
-                 Jsonb({str(k): v for k, v in r.bearings.items()}), r.timezone)
-                for r in readers]
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany("""
-                INSERT INTO readers (reader_id, name, latitude, longitude, bearings, timezone)
-                VALUES (%s, %s, %s, %s, %s, %s)
-                ON CONFLICT (reader_id) DO UPDATE SET name = EXCLUDED.name,
-                  latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
-                  bearings = EXCLUDED.bearings, timezone = EXCLUDED.timezone
-                """, rows)
-
-    _READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
-
-    @staticmethod
-    def _reader(r: Sequence[Any]) -> Reader:
-        return Reader(r[0], r[1], r[2], r[3], {int(k): float(v) for k, v in r[4].items()}, r[5])
-
-    def get_reader(self, reader_id: str) -> Reader | None:
-        rows = self._query(f"SELECT {self._READER_COLS} FROM readers WHERE reader_id = %s",
-                           (reader_id,), prepare=True)
-        return self._reader(rows[0]) if rows else None
-
-    def readers(self) -> list[Reader]:
-        return [self._reader(r) for r in self._query(
-            f'SELECT {self._READER_COLS} FROM readers ORDER BY reader_id COLLATE "C"')]
-
-    _VEHICLE_COLS: Final = ("vehicle_id, plate, owner, kind, colour, key_tag_id, "
-                            "unaccompanied_check")
-
-    @staticmethod
-    def _vehicle(r: Sequence[Any]) -> Vehicle:
-        return Vehicle(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
-
-    def upsert_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
-        rows = [(v.vehicle_id, v.plate, v.owner, v.kind, v.colour, v.key_tag_id,
-                 v.unaccompanied_check) for v in vehicles]
-        with self._tx() as conn, conn.cursor() as cur:
-            cur.executemany(f"""
-                INSERT INTO vehicles ({self._VEHICLE_COLS}) VALUES (%s, %s, %s, %s, %s, %s, %s)
-                ON CONFLICT (vehicle_id) DO UPDATE SET plate = EXCLUDED.plate,
-                  owner = EXCLUDED.owner, kind = EXCLUDED.kind, colour = EXCLUDED.colour,
-                  key_tag_id = EXCLUDED.key_tag_id,
-                  unaccompanied_check = EXCLUDED.unaccompanied_check
-                """, rows)
-
-    def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
-        rows = self._query(f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE vehicle_id = %s",
-                           (vehicle_id,), prepare=True)
-        return self._vehicle(rows[0]) if rows else None
-
-    def vehicles(self) -> list[Vehicle]:
-        return [self._vehicle(r) for r in self._query(
-            f'SELECT {self._VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id COLLATE "C"')]
-
-    def paired_vehicles(self) -> list[Vehicle]:
-        return [self._vehicle(r) for r in self._query(
-            f"SELECT {self._VEHICLE_COLS} FROM vehicles WHERE unaccompanied_check "
-            "AND key_tag_id IS NOT NULL AND key_tag_id <> '' "
-            'ORDER BY vehicle_id COLLATE "C"')]
-
-    def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
-        t = _aware(at)
-        with self._tx() as conn:
-            conn.execute("UPDATE tag_assignments SET valid_to = %s WHERE valid_to IS NULL "
-                         "AND (tag_id = %s OR vehicle_id = %s) AND valid_from <= %s",
-                         (t, tag_id, vehicle_id, t))
-            conn.execute("INSERT INTO tag_assignments (tag_id, vehicle_id, valid_from) "
-                         "VALUES (%s, %s, %s) ON CONFLICT (tag_id, valid_from) DO UPDATE SET "
-                         "vehicle_id = EXCLUDED.vehicle_id, valid_to = NULL",
-                         (tag_id, vehicle_id, t))
-
-    def release_tag(self, tag_id: str, *, at: datetime) -> None:
-        t = _aware(at)
-        with self._tx() as conn:
-            conn.execute("UPDATE tag_assignments SET valid_to = %s WHERE valid_to IS NULL "
-                         "AND tag_id = %s AND valid_from <= %s", (t, tag_id, t))
-
-    def tag_assignments(self, *, tag_id: str | None = None,
-                        vehicle_id: str | None = None) -> list[TagAssignment]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if tag_id is not None:
-            conds.append("tag_id = %s")
-            params.append(tag_id)
-        if vehicle_id is not None:
-            conds.append("vehicle_id = %s")
-            params.append(vehicle_id)
-        where = " WHERE " + " AND ".join(conds) if conds else ""
-        return [TagAssignment(*r) for r in self._query(
-            "SELECT tag_id, vehicle_id, valid_from, valid_to FROM tag_assignments"
-            f'{where} ORDER BY valid_from, tag_id COLLATE "C"', params)]
-
-    def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
-        t = _aware(at)
-        cols = ", ".join(f"v.{c.strip()}" for c in self._VEHICLE_COLS.split(","))
-        rows = self._query(
-            f"SELECT {cols} FROM tag_assignments a JOIN vehicles v USING (vehicle_id) "
-            "WHERE a.tag_id = %s AND a.valid_from <= %s AND (a.valid_to IS NULL "
-            "OR a.valid_to > %s) ORDER BY a.valid_from DESC LIMIT 1", (tag_id, t, t),
-            prepare=True)
-        return self._vehicle(rows[0]) if rows else None
-
-    # --- watchlist ------------------------------------------------------------------------
-
-    _WATCH_COLS: Final = "tag_id, case_no, reporter, reported_at, note, status, changed_at"
-
-    def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
-                      reported_at: datetime, note: str = "", at: datetime) -> WatchEntry:
-        with self._tx() as conn:
-            conn.execute(f"""
-                INSERT INTO watchlist ({self._WATCH_COLS})
-                VALUES (%s, %s, %s, %s, %s, 'active', %s)
-                ON CONFLICT (tag_id, case_no) DO UPDATE SET reporter = EXCLUDED.reporter,
-                  reported_at = EXCLUDED.reported_at, note = EXCLUDED.note,
-                  status = 'active', changed_at = EXCLUDED.changed_at
-                """, (tag_id, case_no, reporter, _aware(reported_at), note, _aware(at)))
-        return WatchEntry(tag_id, case_no, reporter, reported_at, note, "active", at)
-
-    def watchlist_remove(self, tag_id: str, *, status: str = "recovered", at: datetime,
-                         case_no: str | None = None) -> int:
-        if status not in WATCH_STATUSES or status == "active":
-            raise StorageError(f"a watchlist entry leaves as recovered or withdrawn, "
-                               f"not {status!r}")
-        sql = ("UPDATE watchlist SET status = %s, changed_at = %s "
-               "WHERE tag_id = %s AND status = 'active'")
-        params: list[Any] = [status, _aware(at), tag_id]
-        if case_no is not None:
-            sql += " AND case_no = %s"
-            params.append(case_no)
-        with self._tx() as conn:
-            return int(conn.execute(sql, params).rowcount)
-
-    def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
-                  changed_since: datetime | None = None) -> list[WatchEntry]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            conds.append("status = %s")
-            params.append(status)
-        if tag_id is not None:
-            conds.append("tag_id = %s")
-            params.append(tag_id)
-        if changed_since is not None:
-            conds.append("changed_at >= %s")
-            params.append(_aware(changed_since))
-        where = " WHERE " + " AND ".join(conds) if conds else ""
-        return [WatchEntry(*r) for r in self._query(
-            f'SELECT {self._WATCH_COLS} FROM watchlist{where} '
-            'ORDER BY tag_id COLLATE "C", case_no COLLATE "C"', params)]
-
     # --- alerts ---------------------------------------------------------------------------
 
     _ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
@@ -758,69 +615,3 @@ class TimescaleStorage(Storage):
             rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = %s",
                                 (alert_id,)).fetchall()
             return self._alert_rows(conn, rows)[0]
-
-    # --- dead letters, audit, gateways ----------------------------------------------------
-
-    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
-                     limit: int | None = 100) -> list[DeadLetter]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conds.append("received_at >= %s")
-            params.append(_aware(since))
-        if reason is not None:
-            conds.append("reason = %s")
-            params.append(reason)
-        sql = "SELECT topic, payload, reason, detail, received_at FROM dead_letters"
-        sql += (" WHERE " + " AND ".join(conds) if conds else "")
-        sql += " ORDER BY received_at DESC, id DESC"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(int(limit))
-        return [DeadLetter(r[0], bytes(r[1]), r[2], r[3], r[4])
-                for r in self._query(sql, params)]
-
-    def count_dead_letters(self, *, reason: str | None = None) -> int:
-        if reason is None:
-            return int(self._query("SELECT count(*) FROM dead_letters")[0][0])
-        return int(self._query("SELECT count(*) FROM dead_letters WHERE reason = %s",
-                               (reason,))[0][0])
-
-    def append_audit(self, *, actor: str, action: str, reason: str,
-                     params: dict[str, Any], at: datetime) -> None:
-        with self._tx() as conn:
-            conn.execute("INSERT INTO audit_log (at, actor, action, reason, params) "
-                         "VALUES (%s, %s, %s, %s, %s)",
-                         (_aware(at), actor, action, reason, Jsonb(params)), prepare=True)
-
-    def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
-                  actor: str | None = None, action: str | None = None,
-                  limit: int | None = None) -> list[AuditEntry]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conds.append("at >= %s")
-            params.append(_aware(since))
-        if until is not None:
-            conds.append("at < %s")
-            params.append(_aware(until))
-        for col, val in (("actor", actor), ("action", action)):
-            if val is not None:
-                conds.append(f"{col} = %s")
-                params.append(val)
-        sql = "SELECT id, at, actor, action, reason, params FROM audit_log"
-        sql += (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY at, id"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(int(limit))
-        return [AuditEntry(*r) for r in self._query(sql, params)]
-
-    def get_gateway(self, gateway_id: str) -> GatewayRecord | None:
-        rows = self._query("SELECT gateway_id, state, state_at, health, health_at FROM gateways "
-                           "WHERE gateway_id = %s", (gateway_id,), prepare=True)
-        return GatewayRecord(*rows[0]) if rows else None
-
-    def gateways(self) -> list[GatewayRecord]:
-        return [GatewayRecord(*r) for r in self._query(
-            "SELECT gateway_id, state, state_at, health, health_at FROM gateways "
-            'ORDER BY gateway_id COLLATE "C"')]

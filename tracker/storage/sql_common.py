@@ -1,0 +1,379 @@
+"""What the two SQL backends (SQLite, TimescaleDB) share: the statements and row -> record
+conversions of every query that is the same in both dialects, written once.
+
+The shared statements use the qmark placeholder ``?``; a backend's :meth:`SqlStorage._exec`
+turns them into its own style (psycopg's ``%s``), so no shared statement may hold a literal
+``?`` or ``%``. Everything else that differs is a small hook a backend supplies::
+
+    hook                     SQLite                     TimescaleDB
+    _exec / _executemany     sqlite3 connection         psycopg connection (?  ->  %s)
+    _reading / _writing      reader / writer connection one pooled transaction
+    _to_time / _from_time    int microseconds (UTC)     aware datetime (timestamptz)
+    _to_json / _from_json    JSON text                  jsonb
+    _in_list                 col IN (?, ?, ...)         col = ANY(?::text[])
+    COLLATE                  "" (binary already)        ' COLLATE "C"' (byte order)
+    GREATEST / LEAST         max / min (scalar)         GREATEST / LEAST
+
+The write path of sightings (``write_batch``) stays in each backend, tuned to its engine.
+"""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+from collections.abc import Iterable, Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
+
+from tracker.storage.base import DeadLetter, Storage, StorageError
+from tracker.storage.records import (
+    WATCH_STATUSES,
+    AuditEntry,
+    GatewayRecord,
+    Reader,
+    TagAssignment,
+    Vehicle,
+    WatchEntry,
+)
+
+__all__ = ["Cursor", "SqlStorage"]
+
+C = TypeVar("C")
+
+_READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
+_VEHICLE_COLS: Final = "vehicle_id, plate, owner, kind, colour, key_tag_id, unaccompanied_check"
+_WATCH_COLS: Final = "tag_id, case_no, reporter, reported_at, note, status, changed_at"
+_GATEWAY_COLS: Final = "gateway_id, state, state_at, health, health_at"
+
+# A gateway's state (health) is replaced only by a message at least as new as the stored one.
+_NEWER_STATE: Final = ("EXCLUDED.state_at IS NOT NULL AND "
+                       "(g.state_at IS NULL OR EXCLUDED.state_at >= g.state_at)")
+_NEWER_HEALTH: Final = ("EXCLUDED.health_at IS NOT NULL AND "
+                        "(g.health_at IS NULL OR EXCLUDED.health_at >= g.health_at)")
+
+
+class Cursor(Protocol):
+    """What the shared code uses of a DB-API cursor (sqlite3's and psycopg's alike)."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class SqlStorage(Storage, Generic[C]):
+    """The queries both SQL backends run alike; ``C`` is the backend's connection type."""
+
+    #: Appended to a text column in ORDER BY so both backends sort by bytes.
+    COLLATE: ClassVar[str]
+    #: Two-argument maximum and minimum of the dialect (only used on NOT NULL columns: the
+    #: two differ on NULL).
+    GREATEST: ClassVar[str]
+    LEAST: ClassVar[str]
+
+    # --- hooks ------------------------------------------------------------------------------
+
+    @abstractmethod
+    def _reading(self) -> AbstractContextManager[C]:
+        """A connection for queries; driver errors leave it as StorageError."""
+
+    @abstractmethod
+    def _writing(self) -> AbstractContextManager[C]:
+        """A connection in one write transaction, committed at the end, rolled back on any
+        error; driver errors leave it as StorageError (or StorageUnavailable)."""
+
+    @abstractmethod
+    def _exec(self, conn: C, sql: str, params: Sequence[Any] = (), *,
+              prepare: bool | None = None) -> Cursor:
+        """Run one shared (``?``-style) statement; ``prepare`` is a hint a backend may
+        ignore."""
+
+    @abstractmethod
+    def _executemany(self, conn: C, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        """Run one shared (``?``-style) statement once per row."""
+
+    @abstractmethod
+    def _in_list(self, col: str, values: Sequence[str]) -> tuple[str, list[Any]]:
+        """The condition "``col`` is one of ``values``" (none: false) and its parameters."""
+
+    @staticmethod
+    @abstractmethod
+    def _to_time(t: datetime) -> Any:
+        """A datetime as the time columns hold it (a naive one is read as UTC)."""
+
+    @staticmethod
+    @abstractmethod
+    def _from_time(v: Any) -> datetime:
+        """A time column's value as an aware UTC datetime."""
+
+    @staticmethod
+    @abstractmethod
+    def _to_json(obj: Any) -> Any:
+        """A JSON value (dict, list) as the JSON columns hold it."""
+
+    @staticmethod
+    @abstractmethod
+    def _from_json(v: Any) -> Any:
+        """A JSON column's value as Python data."""
+
+    # --- helpers ----------------------------------------------------------------------------
+
+    def _to_time_opt(self, t: datetime | None) -> Any:
+        return None if t is None else self._to_time(t)
+
+    def _from_time_opt(self, v: Any) -> datetime | None:
+        return None if v is None else self._from_time(v)
+
+    def _query(self, sql: str, params: Sequence[Any] = (), *,
+               prepare: bool | None = None) -> list[Any]:
+        """The rows of one shared (``?``-style) query."""
+        with self._reading() as conn:
+            return self._exec(conn, sql, params, prepare=prepare).fetchall()
+
+    @staticmethod
+    def _where_sql(conds: Sequence[str]) -> str:
+        return " WHERE " + " AND ".join(conds) if conds else ""
+
+    # --- row -> record --------------------------------------------------------------------
+
+    def _reader(self, r: Sequence[Any]) -> Reader:
+        return Reader(r[0], r[1], r[2], r[3],
+                      {int(k): float(v) for k, v in self._from_json(r[4]).items()}, r[5])
+
+    @staticmethod
+    def _vehicle(r: Sequence[Any]) -> Vehicle:
+        return Vehicle(r[0], r[1], r[2], r[3], r[4], r[5], bool(r[6]))
+
+    def _watch(self, r: Sequence[Any]) -> WatchEntry:
+        return WatchEntry(r[0], r[1], r[2], self._from_time(r[3]), r[4], r[5],
+                          self._from_time(r[6]))
+
+    def _gateway(self, r: Sequence[Any]) -> GatewayRecord:
+        return GatewayRecord(r[0], r[1], self._from_time_opt(r[2]),
+                             None if r[3] is None else self._from_json(r[3]),
+                             self._from_time_opt(r[4]))
+
+    # --- readers, vehicles, tag assignments -------------------------------------------------
+
+    def upsert_readers(self, readers: Iterable[Reader]) -> None:
+        rows = [(r.reader_id, r.name, r.latitude, r.longitude,
+                 self._to_json({str(k): v for k, v in r.bearings.items()}), r.timezone)
+                for r in readers]
+        with self._writing() as conn:
+            self._executemany(conn, f"""
+                INSERT INTO readers ({_READER_COLS}) VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (reader_id) DO UPDATE SET name = EXCLUDED.name,
+                  latitude = EXCLUDED.latitude, longitude = EXCLUDED.longitude,
+                  bearings = EXCLUDED.bearings, timezone = EXCLUDED.timezone
+                """, rows)
+
+    def get_reader(self, reader_id: str) -> Reader | None:
+        rows = self._query(f"SELECT {_READER_COLS} FROM readers WHERE reader_id = ?",
+                           (reader_id,), prepare=True)
+        return self._reader(rows[0]) if rows else None
+
+    def readers(self) -> list[Reader]:
+        return [self._reader(r) for r in self._query(
+            f"SELECT {_READER_COLS} FROM readers ORDER BY reader_id{self.COLLATE}")]
+
+    def upsert_vehicles(self, vehicles: Iterable[Vehicle]) -> None:
+        # A bool is stored as 1/0 by sqlite3 and as boolean by psycopg.
+        rows = [(v.vehicle_id, v.plate, v.owner, v.kind, v.colour, v.key_tag_id,
+                 v.unaccompanied_check) for v in vehicles]
+        with self._writing() as conn:
+            self._executemany(conn, f"""
+                INSERT INTO vehicles ({_VEHICLE_COLS}) VALUES (?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (vehicle_id) DO UPDATE SET plate = EXCLUDED.plate,
+                  owner = EXCLUDED.owner, kind = EXCLUDED.kind, colour = EXCLUDED.colour,
+                  key_tag_id = EXCLUDED.key_tag_id,
+                  unaccompanied_check = EXCLUDED.unaccompanied_check
+                """, rows)
+
+    def get_vehicle(self, vehicle_id: str) -> Vehicle | None:
+        rows = self._query(f"SELECT {_VEHICLE_COLS} FROM vehicles WHERE vehicle_id = ?",
+                           (vehicle_id,), prepare=True)
+        return self._vehicle(rows[0]) if rows else None
+
+    def vehicles(self) -> list[Vehicle]:
+        return [self._vehicle(r) for r in self._query(
+            f"SELECT {_VEHICLE_COLS} FROM vehicles ORDER BY vehicle_id{self.COLLATE}")]
+
+    def paired_vehicles(self) -> list[Vehicle]:
+        # A bare unaccompanied_check is a truth value in both dialects (1/0, boolean).
+        return [self._vehicle(r) for r in self._query(
+            f"SELECT {_VEHICLE_COLS} FROM vehicles WHERE unaccompanied_check "
+            "AND key_tag_id IS NOT NULL AND key_tag_id <> '' "
+            f"ORDER BY vehicle_id{self.COLLATE}")]
+
+    def assign_tag(self, tag_id: str, vehicle_id: str, *, at: datetime) -> None:
+        t = self._to_time(at)
+        with self._writing() as conn:
+            self._exec(conn, "UPDATE tag_assignments SET valid_to = ? WHERE valid_to IS NULL "
+                             "AND (tag_id = ? OR vehicle_id = ?) AND valid_from <= ?",
+                       (t, tag_id, vehicle_id, t))
+            self._exec(conn, "INSERT INTO tag_assignments (tag_id, vehicle_id, valid_from) "
+                             "VALUES (?, ?, ?) ON CONFLICT (tag_id, valid_from) DO UPDATE SET "
+                             "vehicle_id = EXCLUDED.vehicle_id, valid_to = NULL",
+                       (tag_id, vehicle_id, t))
+
+    def release_tag(self, tag_id: str, *, at: datetime) -> None:
+        t = self._to_time(at)
+        with self._writing() as conn:
+            self._exec(conn, "UPDATE tag_assignments SET valid_to = ? WHERE valid_to IS NULL "
+                             "AND tag_id = ? AND valid_from <= ?", (t, tag_id, t))
+
+    def tag_assignments(self, *, tag_id: str | None = None,
+                        vehicle_id: str | None = None) -> list[TagAssignment]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag_id is not None:
+            conds.append("tag_id = ?")
+            params.append(tag_id)
+        if vehicle_id is not None:
+            conds.append("vehicle_id = ?")
+            params.append(vehicle_id)
+        return [TagAssignment(r[0], r[1], self._from_time(r[2]), self._from_time_opt(r[3]))
+                for r in self._query(
+                    "SELECT tag_id, vehicle_id, valid_from, valid_to FROM tag_assignments"
+                    f"{self._where_sql(conds)} ORDER BY valid_from, tag_id{self.COLLATE}", params)]
+
+    def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
+        t = self._to_time(at)
+        cols = ", ".join(f"v.{c.strip()}" for c in _VEHICLE_COLS.split(","))
+        rows = self._query(
+            f"SELECT {cols} FROM tag_assignments a JOIN vehicles v USING (vehicle_id) "
+            "WHERE a.tag_id = ? AND a.valid_from <= ? AND (a.valid_to IS NULL "
+            "OR a.valid_to > ?) ORDER BY a.valid_from DESC LIMIT 1", (tag_id, t, t),
+            prepare=True)
+        return self._vehicle(rows[0]) if rows else None
+
+    # --- watchlist ----------------------------------------------------------------------------
+
+    def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
+                      reported_at: datetime, note: str = "", at: datetime) -> WatchEntry:
+        with self._writing() as conn:
+            self._exec(conn, f"""
+                INSERT INTO watchlist ({_WATCH_COLS}) VALUES (?, ?, ?, ?, ?, 'active', ?)
+                ON CONFLICT (tag_id, case_no) DO UPDATE SET reporter = EXCLUDED.reporter,
+                  reported_at = EXCLUDED.reported_at, note = EXCLUDED.note,
+                  status = 'active', changed_at = EXCLUDED.changed_at
+                """, (tag_id, case_no, reporter, self._to_time(reported_at), note,
+                      self._to_time(at)))
+        return WatchEntry(tag_id, case_no, reporter, reported_at, note, "active", at)
+
+    def watchlist_remove(self, tag_id: str, *, status: str = "recovered", at: datetime,
+                         case_no: str | None = None) -> int:
+        if status not in WATCH_STATUSES or status == "active":
+            raise StorageError(f"a watchlist entry leaves as recovered or withdrawn, "
+                               f"not {status!r}")
+        sql = ("UPDATE watchlist SET status = ?, changed_at = ? "
+               "WHERE tag_id = ? AND status = 'active'")
+        params: list[Any] = [status, self._to_time(at), tag_id]
+        if case_no is not None:
+            sql += " AND case_no = ?"
+            params.append(case_no)
+        with self._writing() as conn:
+            return int(self._exec(conn, sql, params).rowcount)
+
+    def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
+                  changed_since: datetime | None = None) -> list[WatchEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            conds.append("status = ?")
+            params.append(status)
+        if tag_id is not None:
+            conds.append("tag_id = ?")
+            params.append(tag_id)
+        if changed_since is not None:
+            conds.append("changed_at >= ?")
+            params.append(self._to_time(changed_since))
+        c = self.COLLATE
+        return [self._watch(r) for r in self._query(
+            f"SELECT {_WATCH_COLS} FROM watchlist{self._where_sql(conds)} "
+            f"ORDER BY tag_id{c}, case_no{c}", params)]
+
+    # --- dead letters, audit, gateways ------------------------------------------------------
+
+    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
+                     limit: int | None = 100) -> list[DeadLetter]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conds.append("received_at >= ?")
+            params.append(self._to_time(since))
+        if reason is not None:
+            conds.append("reason = ?")
+            params.append(reason)
+        sql = ("SELECT topic, payload, reason, detail, received_at FROM dead_letters"
+               f"{self._where_sql(conds)} ORDER BY received_at DESC, id DESC")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [DeadLetter(r[0], bytes(r[1]), r[2], r[3], self._from_time(r[4]))
+                for r in self._query(sql, params)]
+
+    def count_dead_letters(self, *, reason: str | None = None) -> int:
+        if reason is None:
+            return int(self._query("SELECT count(*) FROM dead_letters")[0][0])
+        return int(self._query("SELECT count(*) FROM dead_letters WHERE reason = ?",
+                               (reason,))[0][0])
+
+    def append_audit(self, *, actor: str, action: str, reason: str,
+                     params: dict[str, Any], at: datetime) -> None:
+        with self._writing() as conn:
+            self._exec(conn, "INSERT INTO audit_log (at, actor, action, reason, params) "
+                             "VALUES (?, ?, ?, ?, ?)",
+                       (self._to_time(at), actor, action, reason, self._to_json(params)),
+                       prepare=True)
+
+    def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
+                  actor: str | None = None, action: str | None = None,
+                  limit: int | None = None) -> list[AuditEntry]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if since is not None:
+            conds.append("at >= ?")
+            params.append(self._to_time(since))
+        if until is not None:
+            conds.append("at < ?")
+            params.append(self._to_time(until))
+        for col, val in (("actor", actor), ("action", action)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                params.append(val)
+        sql = ("SELECT id, at, actor, action, reason, params FROM audit_log"
+               f"{self._where_sql(conds)} ORDER BY at, id")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        return [AuditEntry(r[0], self._from_time(r[1]), r[2], r[3], r[4], self._from_json(r[5]))
+                for r in self._query(sql, params)]
+
+    def record_gateway(self, gateway_id: str, *, state: str | None = None,
+                       health: dict[str, Any] | None = None, at: datetime) -> None:
+        t = self._to_time(at)
+        with self._writing() as conn:
+            self._exec(conn, f"""
+                INSERT INTO gateways AS g ({_GATEWAY_COLS}) VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (gateway_id) DO UPDATE SET
+                  state = CASE WHEN {_NEWER_STATE} THEN EXCLUDED.state ELSE g.state END,
+                  state_at = CASE WHEN {_NEWER_STATE} THEN EXCLUDED.state_at
+                                  ELSE g.state_at END,
+                  health = CASE WHEN {_NEWER_HEALTH} THEN EXCLUDED.health ELSE g.health END,
+                  health_at = CASE WHEN {_NEWER_HEALTH} THEN EXCLUDED.health_at
+                                   ELSE g.health_at END
+                """, (gateway_id, state, t if state is not None else None,
+                      None if health is None else self._to_json(health),
+                      t if health is not None else None), prepare=True)
+
+    def get_gateway(self, gateway_id: str) -> GatewayRecord | None:
+        rows = self._query(f"SELECT {_GATEWAY_COLS} FROM gateways WHERE gateway_id = ?",
+                           (gateway_id,), prepare=True)
+        return self._gateway(rows[0]) if rows else None
+
+    def gateways(self) -> list[GatewayRecord]:
+        return [self._gateway(r) for r in self._query(
+            f"SELECT {_GATEWAY_COLS} FROM gateways ORDER BY gateway_id{self.COLLATE}")]
