@@ -107,7 +107,7 @@ def _gateway_seen(messages: list[tuple[float, bytes]]) -> dict[int, float]:
 
 
 def _latencies(sent_log: Path, alerts: list[tuple[float, bytes]],
-               since: float) -> tuple[list[tuple[float, float, float | None, int]], int, int]:
+               since: float) -> tuple[list[tuple[float, float, float, int]], int, int]:
     """Latency of every alert published for an open sighting, matched to the frame of the
     sighting's first read, with the part of it before the tracker received the sighting
     (the alert's ``delay_s``: reader, gateway, broker); also how many stolen-tag sightings
@@ -126,7 +126,8 @@ def _latencies(sent_log: Path, alerts: list[tuple[float, bytes]],
         elif r["event"] == "read" and r.get("delivered") and not r.get("corrupted"):
             reads.append(t)
     reads.sort()
-    out, unmatched = [], 0
+    out: list[tuple[float, float, float, int]] = []
+    unmatched = 0
     for recv, payload in alerts:
         a = orjson.loads(payload)
         seen = a["detail"]["seen"]
@@ -245,7 +246,7 @@ def _measure(args: argparse.Namespace, wd: Path, mqtt_url: str, db: str,
     down = [(x - u) * 1000 for x, u, *_ in lat] or [float("nan")]
     gw_seen = _gateway_seen(gw_msgs)
     via_gw = [(gw_seen[seq] - t) * 1000 for _, _, t, seq in lat
-              if t is not None and seq in gw_seen] or [float("nan")]
+              if seq in gw_seen] or [float("nan")]
 
     def summary(xs: list[float]) -> dict[str, float]:
         return {"p50": round(statistics.median(xs), 2), "p90": round(_pct(xs, 90), 2),

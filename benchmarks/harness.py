@@ -59,8 +59,8 @@ def private_mosquitto(workdir: Path, overrides: Sequence[str] = ()) -> Iterator[
         raise BenchError("mosquitto is not installed (deploy/setup-services.sh installs it)")
     port = free_port()
     base = REPO / "deploy" / "mosquitto" / "pak.conf"
-    skip = ("listener", "persistence", "log_dest", "pid_file", "acl_file", "password_file",
-            "allow_anonymous", "include_dir", "autosave")
+    skip: tuple[str, ...] = ("listener", "persistence", "log_dest", "pid_file", "acl_file",
+                             "password_file", "allow_anonymous", "include_dir", "autosave")
     skip += tuple(o.split()[0] for o in overrides if o.strip())
     kept = [ln for ln in (base.read_text().splitlines() if base.exists() else [])
             if not ln.strip().startswith(skip)] + list(overrides)
