@@ -10,18 +10,26 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import urllib.parse
 import zoneinfo
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pak.broker_url import BrokerUrl
+from pak.checks import between as _between
+from pak.checks import broker_url as _check_mqtt
+from pak.checks import existing_file as _check_file
+from pak.checks import log_format as _check_format
+from pak.checks import log_level as _check_level
+from pak.checks import mqtt_protocol as _check_protocol
+from pak.checks import topic_root as _check_root
+from pak.checks import valid_id as _check_id
 from pak.errors import ConfigError
 from pak.settings import setting
-from pak.wire import DEFAULT_ROOT, is_valid_id
+from pak.wire import DEFAULT_ROOT
 
-__all__ = ["GatewaySettings", "MqttEndpoint", "load_settings", "parse_host_port"]
+__all__ = ["GatewaySettings", "load_settings", "parse_host_port"]
 
 SERVICE = "gateway"
 
@@ -39,48 +47,7 @@ def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
     return host, port
 
 
-@dataclass(frozen=True, slots=True)
-class MqttEndpoint:
-    """The broker, parsed from ``mqtt://[user:pass@]host:port`` or ``mqtts://...``."""
-
-    host: str
-    port: int
-    tls: bool
-    username: str | None
-    password: str | None
-
-    @classmethod
-    def parse(cls, url: str) -> MqttEndpoint:
-        u = urllib.parse.urlsplit(url)
-        if u.scheme not in ("mqtt", "mqtts"):
-            raise ValueError(f"{url!r}: the scheme must be mqtt:// or mqtts://")
-        if not u.hostname:
-            raise ValueError(f"{url!r}: no host")
-        if u.path not in ("", "/") or u.query or u.fragment:
-            raise ValueError(f"{url!r}: only mqtt[s]://[user:pass@]host:port")
-        try:
-            port = u.port
-        except ValueError as e:
-            raise ValueError(f"{url!r}: {e}") from None
-        tls = u.scheme == "mqtts"
-        return cls(
-            host=u.hostname,
-            port=port or (8883 if tls else 1883),
-            tls=tls,
-            username=urllib.parse.unquote(u.username) if u.username else None,
-            password=urllib.parse.unquote(u.password) if u.password else None,
-        )
-
-    def redacted(self) -> str:
-        user = f"{self.username}:***@" if self.username else ""
-        return f"{'mqtts' if self.tls else 'mqtt'}://{user}{self.host}:{self.port}"
-
-
 # --- checks: each returns an error text or None ------------------------------------------------
-
-def _check_id(v: str) -> str | None:
-    return None if is_valid_id(v) else (
-        "must be 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit")
 
 
 def _check_driver(v: str) -> str | None:
@@ -116,41 +83,11 @@ def _check_tz(v: str) -> str | None:
     return None
 
 
-def _check_mqtt(v: str) -> str | None:
-    try:
-        MqttEndpoint.parse(v)
-    except ValueError as e:
-        return str(e)
-    return None
 
 
-def _check_protocol(v: str) -> str | None:
-    return None if v in ("5", "3.1.1") else "must be 5 or 3.1.1"
 
 
-def _check_root(v: str) -> str | None:
-    if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
-        return "must be a topic prefix without wildcards or leading/trailing '/'"
-    return None
 
-
-def _check_file(v: Path) -> str | None:
-    return None if v.is_file() else f"no such file: {v}"
-
-
-def _between(lo: float, hi: float) -> Callable[[float], str | None]:
-    def check(v: float) -> str | None:
-        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
-    return check
-
-
-def _check_level(v: str) -> str | None:
-    return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else \
-        "must be debug, info, warning or error"
-
-
-def _check_format(v: str) -> str | None:
-    return None if v in ("text", "json") else "must be text or json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,8 +249,8 @@ class GatewaySettings:
             return self.reader_id
         return self.gateway_id if self.serial is not None else None
 
-    def endpoint(self) -> MqttEndpoint:
-        ep = MqttEndpoint.parse(self.mqtt)
+    def endpoint(self) -> BrokerUrl:
+        ep = BrokerUrl.parse(self.mqtt)
         if self.mqtt_password is not None:
             ep = dataclasses.replace(ep, password=self.mqtt_password)
         return ep

@@ -40,8 +40,8 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
-from gateway.config import MqttEndpoint
 from pak import __version__
+from pak.broker_url import BrokerUrl
 from pak.errors import WireError
 from pak.logs import event
 from pak.timefmt import format_time, utcnow
@@ -93,7 +93,7 @@ class Publisher:
         *,
         gateway_id: str,
         topics: Topics,
-        endpoint: MqttEndpoint,
+        endpoint: BrokerUrl,
         on_receipt: Callable[[Receipt], None],
         on_window: Callable[[], None] = lambda: None,
         protocol: str = "5",

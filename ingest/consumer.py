@@ -42,7 +42,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from ingest.broker import BrokerUrl
+from pak.broker_url import BrokerUrl
 from pak.logs import event
 
 __all__ = ["Ack", "MessageHandler", "MqttConsumer", "Protocol"]

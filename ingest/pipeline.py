@@ -26,12 +26,12 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from ingest.batcher import Batch, Batcher, Item
-from ingest.broker import BrokerUrl
 from ingest.consumer import Ack, MqttConsumer, Protocol
 from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
 from ingest.receipts import PendingReceipts
 from ingest.validate import dead_letter, parse_health, parse_state, parse_watchlist
+from pak.broker_url import BrokerUrl
 from pak.errors import WireError
 from pak.logs import event
 from pak.timefmt import utcnow

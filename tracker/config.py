@@ -7,15 +7,21 @@ file < environment < flags. A bad value is refused at start with a
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from ingest.broker import BrokerUrl
 from ingest.pipeline import IngestOptions
+from pak.broker_url import BrokerUrl
+from pak.checks import between as _between
+from pak.checks import broker_url as _check_mqtt
+from pak.checks import existing_file as _check_file
+from pak.checks import one_of as _one_of
+from pak.checks import topic_root as _check_root
+from pak.checks import valid_id as _check_id
 from pak.errors import ConfigError
 from pak.settings import load, setting
-from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD, is_valid_id
+from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD
 from tracker.alert_settings import AlertSettings
 
 __all__ = ["TrackerSettings", "load_settings"]
@@ -23,24 +29,7 @@ __all__ = ["TrackerSettings", "load_settings"]
 SERVICE = "tracker"
 
 
-def _between(lo: float, hi: float) -> Callable[[float], str | None]:
-    def check(v: float) -> str | None:
-        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
-    return check
 
-
-def _one_of(*choices: str) -> Callable[[str], str | None]:
-    def check(v: str) -> str | None:
-        return None if v in choices else f"must be one of {', '.join(choices)}"
-    return check
-
-
-def _check_mqtt(v: str) -> str | None:
-    try:
-        BrokerUrl.parse(v)
-    except ConfigError as e:
-        return str(e)
-    return None
 
 
 def _check_db(v: str) -> str | None:
@@ -49,19 +38,7 @@ def _check_db(v: str) -> str | None:
     return "must be sqlite://PATH or postgresql://USER@HOST:PORT/DB"
 
 
-def _check_root(v: str) -> str | None:
-    if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
-        return "must be a topic prefix without wildcards or leading/trailing '/'"
-    return None
 
-
-def _check_id(v: str) -> str | None:
-    return None if is_valid_id(v) else \
-        "must be 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit"
-
-
-def _check_file(v: Path) -> str | None:
-    return None if v.is_file() else f"no such file: {v}"
 
 
 def default_client_id() -> str:

@@ -119,7 +119,7 @@ class _Announcer:
             return
         import paho.mqtt.client as mqtt
 
-        from ingest.broker import BrokerUrl
+        from pak.broker_url import BrokerUrl
 
         b = BrokerUrl.parse(url)
         c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)

@@ -10,8 +10,9 @@ from pathlib import Path
 import pytest
 
 from gateway.clock import BUILD_DATE, ClockCheck
-from gateway.config import GatewaySettings, MqttEndpoint, load_settings
+from gateway.config import GatewaySettings, load_settings
 from gateway.drivers import driver_class
+from pak.broker_url import BrokerUrl
 from pak.errors import ConfigError
 
 BASE = ["--gateway-id", "gw-1", "--driver", "em4100", "--serial", "/dev/ttyUSB0"]
@@ -47,10 +48,10 @@ def test_flag_beats_environment_beats_file(tmp_path: Path) -> None:
 
 
 def test_mqtt_url_forms() -> None:
-    ep = MqttEndpoint.parse("mqtt://gw%2F1:p%40ss@broker.example:1884")
+    ep = BrokerUrl.parse("mqtt://gw%2F1:p%40ss@broker.example:1884")
     assert (ep.host, ep.port, ep.tls, ep.username, ep.password) == (
         "broker.example", 1884, False, "gw/1", "p@ss")
-    assert MqttEndpoint.parse("mqtts://b.example").port == 8883
+    assert BrokerUrl.parse("mqtts://b.example").port == 8883
     assert "p@ss" not in str(load([*BASE, "--mqtt", "mqtt://u:p%40ss@h:1"]).describe())
 
 

@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
-from ingest.broker import BrokerUrl
+from pak.broker_url import BrokerUrl
 from pak.errors import WireError
 from pak.types import Sighting
 from pak.wire import Receipt, Topics, encode_sightings, parse_receipts

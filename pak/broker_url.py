@@ -1,4 +1,5 @@
-"""The broker address of the centre: ``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``."""
+"""A broker address, ``mqtt://[user:pass@]host[:port]`` or ``mqtts://...``, parsed once for
+every component (gateway, tracker, API, simulators)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,70 @@
+"""Value checks for settings fields (``setting(check=...)``): each returns an error text, or
+None when the value is acceptable. Shared by every service's settings class."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+from pak.broker_url import BrokerUrl
+from pak.errors import ConfigError
+from pak.wire import is_valid_id
+
+__all__ = ["at_least", "between", "broker_url", "existing_file", "log_format", "log_level",
+           "mqtt_protocol", "one_of", "topic_root", "valid_id"]
+
+Check = Callable[[object], str | None]
+
+
+def between(lo: float, hi: float) -> Callable[[float], str | None]:
+    def check(v: float) -> str | None:
+        return None if lo <= v <= hi else f"must be between {lo:g} and {hi:g}"
+    return check
+
+
+def at_least(lo: float) -> Callable[[float], str | None]:
+    def check(v: float) -> str | None:
+        return None if v >= lo else f"must be at least {lo:g}"
+    return check
+
+
+def one_of(*choices: str) -> Callable[[str], str | None]:
+    def check(v: str) -> str | None:
+        return None if v in choices else f"must be one of {', '.join(choices)}"
+    return check
+
+
+def valid_id(v: str) -> str | None:
+    return None if is_valid_id(v) else (
+        "must be 1-64 characters of A-Z a-z 0-9 . _ : - starting with a letter or digit")
+
+
+def topic_root(v: str) -> str | None:
+    if not v or v.startswith("/") or v.endswith("/") or any(c in v for c in "+#\0"):
+        return "must be a topic prefix without wildcards or leading/trailing '/'"
+    return None
+
+
+def broker_url(v: str) -> str | None:
+    try:
+        BrokerUrl.parse(v)
+    except ConfigError as e:
+        return str(e)
+    return None
+
+
+def existing_file(v: Path) -> str | None:
+    return None if v.is_file() else f"no such file: {v}"
+
+
+def mqtt_protocol(v: str) -> str | None:
+    return None if v in ("5", "3.1.1") else "must be 5 or 3.1.1"
+
+
+def log_level(v: str) -> str | None:
+    return None if v.upper() in ("DEBUG", "INFO", "WARNING", "ERROR") else \
+        "must be debug, info, warning or error"
+
+
+def log_format(v: str) -> str | None:
+    return None if v in ("text", "json") else "must be text or json"
