@@ -13,10 +13,10 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
-from urllib.parse import urlsplit
 
 import orjson
 
+from pak.broker_url import BrokerUrl
 from pak.logs import event
 
 __all__ = ["AlertHub"]
@@ -70,13 +70,13 @@ class AlertHub:
         from aiomqtt import ProtocolVersion
 
         assert self.mqtt_url
-        u = urlsplit(self.mqtt_url)
+        u = BrokerUrl.parse(self.mqtt_url)
         topic = f"{self.topic_root}/alerts/#"
         while True:
             try:
                 async with aiomqtt.Client(
-                    hostname=u.hostname or "127.0.0.1", port=u.port or 1883,
-                    username=u.username, password=u.password,
+                    hostname=u.host, port=u.port, username=u.username, password=u.password,
+                    tls_params=aiomqtt.TLSParameters() if u.tls else None,
                     protocol=ProtocolVersion.V5 if self.protocol == "5" else ProtocolVersion.V311,
                 ) as client:
                     await client.subscribe(topic, qos=1)

@@ -17,6 +17,7 @@ from api.alert_hub import AlertHub
 from api.auth import TokenBook
 from api.routers import alerts, readers, system, tags, watchlist
 from api.settings import ApiSettings
+from pak.broker_url import BrokerUrl
 from pak.logs import event
 from pak.wire import Topics
 from tracker.storage import open_storage
@@ -30,17 +31,17 @@ log = logging.getLogger("pak.api")
 def _announcer(settings: ApiSettings) -> tuple[Callable[[bytes], None], Callable[[], None]]:
     """A long-lived MQTT client for watchlist announcements (QoS 1; paho queues while the
     broker is away and the trackers' periodic reload heals anything lost)."""
-    from urllib.parse import urlsplit
-
     import paho.mqtt.client as mqtt
 
     assert settings.mqtt
-    u = urlsplit(settings.mqtt)
+    u = BrokerUrl.parse(settings.mqtt)
     c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                     protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
     if u.username:
         c.username_pw_set(u.username, u.password)
-    c.connect_async(u.hostname or "127.0.0.1", u.port or 1883)
+    if u.tls:
+        c.tls_set()
+    c.connect_async(u.host, u.port)
     c.loop_start()
     topic = Topics(settings.topic_root).watchlist
 

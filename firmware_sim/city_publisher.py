@@ -23,9 +23,10 @@ from collections import defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from typing import Any
 
 from firmware_sim.city import City, Passage
+from pak.broker_url import BrokerUrl
 from pak.logs import event
 from pak.timefmt import utcnow
 from pak.types import Sighting
@@ -62,6 +63,7 @@ class CityPublisher:
             lambda: itertools.count(1))
         self._gw_of = {r.reader_id: r.gateway_id for r in city.readers}
         self._first: dict[tuple[str, int], datetime] = {}
+        self._pending: list[Any] = []
 
     def _events(self, start: datetime) -> Iterator[tuple[datetime, int, Sighting]]:
         """(sim time, order, sighting) for opens and closes, in sim-time order."""
@@ -99,15 +101,17 @@ class CityPublisher:
     def run(self, stop: threading.Event, duration_s: float | None = None) -> CityStats:
         import paho.mqtt.client as mqtt
 
-        u = urlsplit(self.mqtt_url)
+        u = BrokerUrl.parse(self.mqtt_url)
         client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
                              client_id=f"pak-city-{secrets.token_hex(3)}",
                              protocol=mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311)
         if u.username:
             client.username_pw_set(u.username, u.password)
+        if u.tls:
+            client.tls_set()
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(1000)
-        client.connect(u.hostname or "127.0.0.1", u.port or 1883)
+        client.connect(u.host, u.port)
         client.loop_start()
         real0 = time.monotonic()
         wall0 = utcnow()
@@ -139,9 +143,13 @@ class CityPublisher:
                     event(log, logging.INFO, "city_progress", sightings=self.stats.sightings,
                           messages=self.stats.messages, passages=self.stats.passages)
             self._flush(client, by_gw)
+            # let the last messages reach the broker before hanging up
+            deadline = time.monotonic() + 10
+            for info in self._pending:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         finally:
-            client.loop_stop()
             client.disconnect()
+            client.loop_stop()
         return self.stats
 
     def _to_real_time(self, s: Sighting, now: datetime) -> Sighting:
@@ -163,6 +171,9 @@ class CityPublisher:
         if not items:
             return
         payload = encode_sightings(gateway_id, items[0].spool_id, items, utcnow())
-        client.publish(self.topics.sightings(gateway_id), payload, qos=1)  # type: ignore[attr-defined]
+        info = client.publish(self.topics.sightings(gateway_id), payload, qos=1)  # type: ignore[attr-defined]
+        self._pending.append(info)
+        if len(self._pending) > 5000:
+            self._pending = [i for i in self._pending if not i.is_published()]
         self.stats.sightings += len(items)
         self.stats.messages += 1
