@@ -1,0 +1,49 @@
+"""`pak sim city` traffic through the shared Mosquitto: every sighting arrives, valid on the
+wire, open before closed with one first_seen, stamped with current times."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from datetime import timedelta
+
+import paho.mqtt.client as mqtt
+
+from firmware_sim.city import City
+from firmware_sim.city_publisher import CityPublisher
+from pak.timefmt import utcnow
+from pak.wire import parse_sightings
+from tests.wire_schema import validate
+
+
+def test_city_traffic_arrives_whole(mqtt_url: str, topic_root: str) -> None:
+    got: list[bytes] = []
+    sub = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+    sub.on_message = lambda _c, _u, m: got.append(m.payload)
+    sub.connect("127.0.0.1", 1883)
+    sub.loop_start()
+    sub.subscribe(f"{topic_root}/gw/+/sightings", qos=1)
+    time.sleep(0.3)
+    started = utcnow()
+    pub = CityPublisher(City(vehicles=1500, seed=4), mqtt_url, topic_root=topic_root, rate=2000)
+    stats = pub.run(threading.Event(), duration_s=2.0)
+    deadline = time.monotonic() + 10
+    while sum(len(parse_sightings(p).sightings) for p in got) < stats.sightings:
+        assert time.monotonic() < deadline, f"{len(got)} of {stats.messages} messages"
+        time.sleep(0.1)
+    sub.loop_stop()
+    sub.disconnect()
+    assert stats.sightings > 1000
+    by_id: defaultdict[tuple[str, int], list[str]] = defaultdict(list)
+    first: dict[tuple[str, int], object] = {}
+    for p in got:
+        validate("sightings", p)
+        msg = parse_sightings(p, now=utcnow())
+        for s in msg.sightings:
+            key = (s.gateway_id, s.seq)
+            by_id[key].append(s.state)
+            assert first.setdefault(key, s.first_seen) == s.first_seen
+            assert started - timedelta(seconds=1) <= s.first_seen <= utcnow()
+    assert all(states[0] == "open" for states in by_id.values())
+    assert sum(len(v) for v in by_id.values()) == stats.sightings
