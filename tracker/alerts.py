@@ -2,11 +2,12 @@
 
 Hot path (:meth:`AlertEngine.on_sightings`, the MQTT network thread, every message before it
 is batched): per sighting one dict lookup in the watchlist, one in the paired-vehicle map, a
-look at its flags, and an append to the clone buffer. Storage is touched only on a hit (a
-watched tag, a flag threshold crossed): the hit's alert is built, published at once on
-``{root}/alerts/{kind}`` (QoS 1) and returned, so the pipeline stores it with the batch.
+look at its flags (counted in memory), and an append to the clone buffer. Storage is touched
+only on a stolen-vehicle hit: its alert is built, published at once on
+``{root}/alerts/stolen_hit`` (QoS 1) and returned, so the pipeline stores it with the batch.
 
-Timer (one thread, :meth:`AlertEngine.tick`): clone checks of what was received against the
+Timer (one thread, :meth:`AlertEngine.tick`): tamper and low-battery alerts whose thresholds the
+hot path saw crossed, clone checks of what was received against the
 tags' history in storage, owner-key pairing checks once their window is over, gateway and
 reader health (tracker/alert_monitors.py), registry refresh. Alerts raised here are published
 and stored at once (retried while storage is down).
@@ -146,6 +147,7 @@ class AlertEngine:
         # causes already handled by this instance: (kind, sighting id, state)
         self._published: OrderedDict[tuple[str, SightingId, str], None] = OrderedDict()
         self._counted: OrderedDict[tuple[str, SightingId], None] = OrderedDict()
+        self._flag_fired: list[tuple[str, Sighting]] = []  # thresholds crossed, to raise
         self._episodes: dict[tuple[str, str], str] = {}  # raised by a monitor, to clear later
         self._unstored: list[Alert] = []
         self._distances: dict[tuple[str, str], float | None] = {}
@@ -212,7 +214,7 @@ class AlertEngine:
             if entries:
                 alerts.extend(self._stolen_hit(s, entries, received_at))
             if s.flags:
-                alerts.extend(self._flagged(s, received_at))
+                self._flagged(s)
             if paired and s.tag_id in paired:
                 self._pairing_seen(s, paired[s.tag_id])
             if keys and s.tag_id in keys:
@@ -326,8 +328,10 @@ class AlertEngine:
                                    trip_gap=self.trip_gap)
         return self._sighting_alert("stolen_hit", s, detail)
 
-    def _flagged(self, s: Sighting, received_at: datetime) -> list[Alert]:
-        out: list[Alert] = []
+    def _flagged(self, s: Sighting) -> None:
+        """Count a flagged sighting (memory only); a count that crosses its threshold queues
+        the alert for the timer, which reads storage (the vehicle, the open alert): the
+        receive thread never waits for the database for these kinds."""
         for flag, counter, kind in (("tamper", self._tamper, "tamper"),
                                     ("low_battery", self._low_battery, "low_battery")):
             if flag not in s.flags:
@@ -339,9 +343,16 @@ class AlertEngine:
             if len(self._counted) > 50_000:
                 self._counted.popitem(last=False)
             with self._lock:  # the timer prunes the counters
-                fired = counter.add(s.tag_id, s.first_seen)
-            if not fired:
-                continue
+                if counter.add(s.tag_id, s.first_seen):
+                    self._flag_fired.append((kind, s))
+
+    def raise_flagged(self) -> list[Alert]:
+        """Raise the ``tamper`` and ``low_battery`` alerts whose thresholds were crossed."""
+        with self._lock:
+            fired, self._flag_fired = self._flag_fired, []
+        out: list[Alert] = []
+        for i, (kind, s) in enumerate(fired):
+            counter = self._tamper if kind == "tamper" else self._low_battery
             reader = self.registry.reader(s.reader_id)
             detail: dict[str, Any] = {"reader": reader_json(s.reader_id, reader),
                                       "seen": sighting_json(s, reader),
@@ -350,9 +361,13 @@ class AlertEngine:
             try:
                 detail["vehicle"] = vehicle_json(
                     self.storage.vehicle_for_tag(s.tag_id, at=s.first_seen))
+                alerts = self._sighting_alert(kind, s, detail)
+                self._store(alerts)
             except StorageError:
-                detail["vehicle"] = None
-            out.extend(self._sighting_alert(kind, s, detail))
+                with self._lock:  # the rest waits for the next tick
+                    self._flag_fired = fired[i:] + self._flag_fired
+                raise
+            out.extend(alerts)
         return out
 
     # --- owner key pairing ------------------------------------------------------------------------
@@ -465,7 +480,10 @@ class AlertEngine:
         if not taken:
             return []
         by_tag: dict[str, dict[SightingId, Sighting]] = {}
+        placed = self.registry.readers
         for _, s in taken:
+            if s.reader_id not in placed:
+                continue  # a reader without a position: no distance, so no verdict
             d = by_tag.setdefault(s.tag_id, {})
             sid = s.id
             prev = d.get(sid)
@@ -473,6 +491,8 @@ class AlertEngine:
             # (a full merge costs more than the check itself at thousands per second)
             if prev is None or s.last_seen > prev.last_seen:
                 d[sid] = s
+        if not by_tag:
+            return []
         window = timedelta(seconds=self.s.clone_window_s)
         firsts = [s.first_seen for d in by_tag.values() for s in d.values()]
         try:
@@ -589,6 +609,7 @@ class AlertEngine:
         s = self.s
         return [
             ("store", s.alert_tick_s, lambda: self._store([])),
+            ("flags", s.alert_tick_s, self.raise_flagged),
             ("clones", s.clone_check_s, self.check_clones),
             ("pairing", s.alert_tick_s, lambda: self.check_pairing(self._clock())),
             ("gateways", s.gateway_check_s, lambda: self.check_gateways(self._clock())),

@@ -262,16 +262,22 @@ def test_tamper_threshold_and_debounce(st: Storage, engines: list[AlertEngine]) 
     e = engine(st, pub, tamper_threshold=2, tamper_window_s=600, tamper_cooldown_s=3600)
     engines.append(e)
     tag = "E200BBBB0001"
+
+    def flagged(seq: int, reader: str, first: float, last: float, **kw: Any) -> list[str]:
+        # the hot path only counts (it never reads storage for these kinds): no alert there
+        assert run(e, st, sighting(seq, reader, first, last, tag=tag, flags=("tamper",),
+                                   **kw)) == []
+        return [a.alert_id for a in e.raise_flagged()]  # the timer's step
+
     # open and closed of one sighting count once
-    assert run(e, st, sighting(1, "R1", 0, 0, tag=tag, state="open", flags=("tamper",))) == []
-    assert run(e, st, sighting(1, "R1", 0, 5, tag=tag, flags=("tamper",))) == []
-    got = run(e, st, sighting(2, "R2", 900, 905, tag=tag, flags=("tamper",)))  # 15 min: too late
-    assert got == []
-    got = run(e, st, sighting(3, "R1", 1000, 1005, tag=tag, flags=("tamper",)))
-    assert [x.alert_id for x in got] == ["tamper:gw-1:sp-1:3"]
+    assert flagged(1, "R1", 0, 0, state="open") == []
+    assert flagged(1, "R1", 0, 5) == []
+    assert flagged(2, "R2", 900, 905) == []  # 15 min after the first: outside the window
+    assert flagged(3, "R1", 1000, 1005) == ["tamper:gw-1:sp-1:3"]
     # cooling down: more flags do not raise again
-    assert run(e, st, sighting(4, "R1", 1100, 1105, tag=tag, flags=("tamper",))) == []
+    assert flagged(4, "R1", 1100, 1105) == []
     assert pub.ids() == ["tamper:gw-1:sp-1:3"]
+    assert [a.alert_id for a in st.alerts(kind="tamper")] == ["tamper:gw-1:sp-1:3"]
 
 
 def _pair(st: Storage, e: AlertEngine) -> None:
@@ -436,3 +442,14 @@ def test_hot_path_and_timer_share_state_safely(st: Storage,
         stop.set()
         t.join()
     assert errors == []
+
+
+def test_readers_without_a_position_are_not_judged(st: Storage,
+                                                   engines: list[AlertEngine]) -> None:
+    e = engine(st, Published())
+    engines.append(e)
+    tag = "E200AAAA0004"
+    # R9 is not in the register: no distance, so no verdict (and no storage read for it)
+    run(e, st, sighting(1, "R1", 0, 5, tag=tag), sighting(2, "R9", 6, 8, tag=tag))
+    run(e, st, sighting(3, "R9", 10, 12, tag="E200AAAA0005"))
+    assert e.check_clones(now_mono=1e12) == []
