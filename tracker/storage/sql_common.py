@@ -23,14 +23,19 @@ from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
+from functools import cache
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
-from tracker.storage.base import DeadLetter, Storage, StorageError
+from pak.types import SightingId
+from tracker.storage.base import Alert, DeadLetter, NotFound, Storage, StorageError
 from tracker.storage.records import (
+    ALERT_STATUSES,
     WATCH_STATUSES,
+    AlertStatusChange,
     AuditEntry,
     GatewayRecord,
     Reader,
+    StoredAlert,
     TagAssignment,
     Vehicle,
     WatchEntry,
@@ -44,6 +49,36 @@ _READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
 _VEHICLE_COLS: Final = "vehicle_id, plate, owner, kind, colour, key_tag_id, unaccompanied_check"
 _WATCH_COLS: Final = "tag_id, case_no, reporter, reported_at, note, status, changed_at"
 _GATEWAY_COLS: Final = "gateway_id, state, state_at, health, health_at"
+_ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
+                      "gateway_id, detail")
+
+_DEAD_LETTER: Final = """
+INSERT INTO dead_letters (topic, payload, reason, detail, received_at) VALUES (?, ?, ?, ?, ?)
+"""
+_ALERT_SIGHTING: Final = """
+INSERT INTO alert_sightings (alert_id, gateway_id, spool_id, seq, added_at)
+VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
+"""
+
+
+@cache
+def _alert_upsert(greatest: str, least: str) -> str:
+    """The alert upsert of base.Storage.upsert_alerts in a dialect (its GREATEST and LEAST)."""
+    return f"""
+INSERT INTO alerts AS a ({_ALERT_COLS})
+VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+ON CONFLICT (alert_id) DO UPDATE SET
+    at = {least}(a.at, EXCLUDED.at),
+    last_at = {greatest}(a.last_at, EXCLUDED.last_at),
+    updated_at = {greatest}(a.updated_at, EXCLUDED.updated_at),
+    tag_id = CASE WHEN EXCLUDED.last_at >= a.last_at THEN coalesce(EXCLUDED.tag_id, a.tag_id)
+                  ELSE a.tag_id END,
+    reader_id = CASE WHEN EXCLUDED.last_at >= a.last_at
+                     THEN coalesce(EXCLUDED.reader_id, a.reader_id) ELSE a.reader_id END,
+    gateway_id = CASE WHEN EXCLUDED.last_at >= a.last_at
+                      THEN coalesce(EXCLUDED.gateway_id, a.gateway_id) ELSE a.gateway_id END,
+    detail = CASE WHEN EXCLUDED.last_at >= a.last_at THEN EXCLUDED.detail ELSE a.detail END
+"""
 
 # A gateway's state (health) is replaced only by a message at least as new as the stored one.
 _NEWER_STATE: Final = ("EXCLUDED.state_at IS NOT NULL AND "
@@ -72,6 +107,11 @@ class SqlStorage(Storage, Generic[C]):
     #: two differ on NULL).
     GREATEST: ClassVar[str]
     LEAST: ClassVar[str]
+    #: Locks the rows a SELECT reads until the transaction ends ("" where a write
+    #: transaction already locks the whole database).
+    FOR_UPDATE: ClassVar[str]
+    #: The most values one :meth:`_in_list` may be given (host-parameter limits).
+    IN_LIST_MAX: ClassVar[int]
 
     # --- hooks ------------------------------------------------------------------------------
 
@@ -294,6 +334,112 @@ class SqlStorage(Storage, Generic[C]):
         return [self._watch(r) for r in self._query(
             f"SELECT {_WATCH_COLS} FROM watchlist{self._where_sql(conds)} "
             f"ORDER BY tag_id{c}, case_no{c}", params)]
+
+    # --- alerts -------------------------------------------------------------------------------
+
+    def _insert_dead_letters(self, conn: C, dead_letters: Sequence[DeadLetter]) -> None:
+        """The dead letters of a write_batch, in its transaction."""
+        self._executemany(conn, _DEAD_LETTER, [
+            (d.topic, d.payload, d.reason, d.detail, self._to_time(d.received_at))
+            for d in dead_letters])
+
+    def _upsert_alerts(self, conn: C, alerts: Sequence[Alert]) -> None:
+        rows, links = [], []
+        for a in alerts:
+            if a.status not in ALERT_STATUSES:
+                raise StorageError(f"alert {a.alert_id}: unknown status {a.status!r}")
+            at = self._to_time(a.at)
+            rows.append((a.alert_id, a.kind, at, at, at, a.status, a.tag_id, a.reader_id,
+                         a.gateway_id, self._to_json(a.detail)))
+            if a.sighting is not None:
+                sid = a.sighting
+                links.append((a.alert_id, sid.gateway_id, sid.spool_id, sid.seq, at))
+        self._executemany(conn, _alert_upsert(self.GREATEST, self.LEAST), rows)
+        if links:
+            self._executemany(conn, _ALERT_SIGHTING, links)
+
+    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
+        with self._writing() as conn:
+            self._upsert_alerts(conn, alerts)
+
+    def _alert_rows(self, conn: C, rows: list[Any]) -> list[StoredAlert]:
+        """Alert rows (``_ALERT_COLS``) with their sighting ids and status history, read on
+        ``conn`` (one query of each per IN_LIST_MAX alerts)."""
+        ids = [r[0] for r in rows]
+        sids: dict[str, list[SightingId]] = {i: [] for i in ids}
+        hist: dict[str, list[AlertStatusChange]] = {i: [] for i in ids}
+        c = self.COLLATE
+        for i in range(0, len(ids), self.IN_LIST_MAX):
+            cond, params = self._in_list("alert_id", ids[i:i + self.IN_LIST_MAX])
+            for aid, g, sp, sq in self._exec(conn, (
+                    f"SELECT alert_id, gateway_id, spool_id, seq FROM alert_sightings "
+                    f"WHERE {cond} ORDER BY added_at, gateway_id{c}, spool_id{c}, seq"),
+                    params).fetchall():
+                sids[aid].append(SightingId(g, sp, sq))
+            for aid, at, actor, frm, to, note in self._exec(conn, (
+                    "SELECT alert_id, at, actor, from_status, to_status, note FROM "
+                    f"alert_status_changes WHERE {cond} ORDER BY at, id"), params).fetchall():
+                hist[aid].append(AlertStatusChange(self._from_time(at), actor, frm, to, note))
+        return [StoredAlert(
+            alert_id=r[0], kind=r[1], at=self._from_time(r[2]), last_at=self._from_time(r[3]),
+            updated_at=self._from_time(r[4]), status=r[5], tag_id=r[6], reader_id=r[7],
+            gateway_id=r[8], detail=self._from_json(r[9]), sightings=tuple(sids[r[0]]),
+            history=tuple(hist[r[0]])) for r in rows]
+
+    def get_alert(self, alert_id: str) -> StoredAlert | None:
+        with self._reading() as conn:
+            rows = self._exec(conn, f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = ?",
+                              (alert_id,), prepare=True).fetchall()
+            found = self._alert_rows(conn, rows)
+        return found[0] if found else None
+
+    def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
+               tag_id: str | None = None, since: datetime | None = None,
+               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
+        conds: list[str] = []
+        params: list[Any] = []
+        if status is not None:
+            cond, values = self._in_list("status", [status] if isinstance(status, str)
+                                         else list(status))
+            conds.append(cond)
+            params.extend(values)
+        for col, val in (("kind", kind), ("tag_id", tag_id)):
+            if val is not None:
+                conds.append(f"{col} = ?")
+                params.append(val)
+        if since is not None:
+            conds.append("at >= ?")
+            params.append(self._to_time(since))
+        if until is not None:
+            conds.append("at < ?")
+            params.append(self._to_time(until))
+        sql = (f"SELECT {_ALERT_COLS} FROM alerts{self._where_sql(conds)} "
+               f"ORDER BY at DESC, alert_id{self.COLLATE}")
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        with self._reading() as conn:
+            return self._alert_rows(conn, self._exec(conn, sql, params).fetchall())
+
+    def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
+                         note: str | None = None) -> StoredAlert:
+        if status not in ALERT_STATUSES:
+            raise StorageError(f"unknown alert status {status!r}")
+        t = self._to_time(at)
+        with self._writing() as conn:
+            row = self._exec(conn, f"SELECT status FROM alerts WHERE alert_id = ?"
+                                   f"{self.FOR_UPDATE}", (alert_id,)).fetchone()
+            if row is None:
+                raise NotFound(f"no alert {alert_id!r}")
+            self._exec(conn, f"UPDATE alerts SET status = ?, updated_at = "
+                             f"{self.GREATEST}(updated_at, ?) WHERE alert_id = ?",
+                       (status, t, alert_id))
+            self._exec(conn, "INSERT INTO alert_status_changes (alert_id, at, actor, "
+                             "from_status, to_status, note) VALUES (?, ?, ?, ?, ?, ?)",
+                       (alert_id, t, actor, row[0], status, note))
+            rows = self._exec(conn, f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = ?",
+                              (alert_id,)).fetchall()
+            return self._alert_rows(conn, rows)[0]
 
     # --- dead letters, audit, gateways ------------------------------------------------------
 

@@ -25,16 +25,10 @@ from tracker.storage import migrations
 from tracker.storage.base import (
     Alert,
     DeadLetter,
-    NotFound,
     StorageError,
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
-from tracker.storage.records import (
-    ALERT_STATUSES,
-    AlertStatusChange,
-    StoredAlert,
-)
 from tracker.storage.retention import EVIDENCE_CONDITION, log_mode
 from tracker.storage.sql_common import SqlStorage
 
@@ -115,31 +109,8 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     flags = pak_flag_union(flags, excluded.flags)
 """
 
-_ALERT_UPSERT: Final = """
-INSERT INTO alerts (alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id,
-                    gateway_id, detail)
-VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-ON CONFLICT (alert_id) DO UPDATE SET
-    at = min(at, excluded.at),
-    last_at = max(last_at, excluded.last_at),
-    updated_at = max(updated_at, excluded.updated_at),
-    tag_id = CASE WHEN excluded.last_at >= last_at THEN coalesce(excluded.tag_id, tag_id)
-                  ELSE tag_id END,
-    reader_id = CASE WHEN excluded.last_at >= last_at
-                     THEN coalesce(excluded.reader_id, reader_id) ELSE reader_id END,
-    gateway_id = CASE WHEN excluded.last_at >= last_at
-                      THEN coalesce(excluded.gateway_id, gateway_id) ELSE gateway_id END,
-    detail = CASE WHEN excluded.last_at >= last_at THEN excluded.detail ELSE detail END
-"""
 
-_ALERT_SIGHTING: Final = """
-INSERT INTO alert_sightings (alert_id, gateway_id, spool_id, seq, added_at)
-VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING
-"""
 
-_DEAD_LETTER: Final = """
-INSERT INTO dead_letters (topic, payload, reason, detail, received_at) VALUES (?, ?, ?, ?, ?)
-"""
 
 _TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
                   "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
@@ -278,6 +249,8 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
     COLLATE: ClassVar[str] = ""  # SQLite compares text by bytes already
     GREATEST: ClassVar[str] = "max"
     LEAST: ClassVar[str] = "min"
+    FOR_UPDATE: ClassVar[str] = ""  # BEGIN IMMEDIATE holds the database's write lock
+    IN_LIST_MAX: ClassVar[int] = 500  # below SQLite's host-parameter limit
 
     def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._read()
@@ -364,27 +337,9 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
             if rows:
                 conn.executemany(_UPSERT, rows)
             if dead_letters:
-                conn.executemany(_DEAD_LETTER, [
-                    (d.topic, d.payload, d.reason, d.detail, _us(d.received_at))
-                    for d in dead_letters])
+                self._insert_dead_letters(conn, dead_letters)
             if alerts:
                 self._upsert_alerts(conn, alerts)
-
-    def _upsert_alerts(self, conn: sqlite3.Connection, alerts: Sequence[Alert]) -> None:
-        for a in alerts:
-            at = _us(a.at)
-            if a.status not in ALERT_STATUSES:
-                raise StorageError(f"alert {a.alert_id}: unknown status {a.status!r}")
-            conn.execute(_ALERT_UPSERT, (a.alert_id, a.kind, at, at, at, a.status, a.tag_id,
-                                         a.reader_id, a.gateway_id, _json(a.detail)))
-            if a.sighting is not None:
-                sid = a.sighting
-                conn.execute(_ALERT_SIGHTING, (a.alert_id, sid.gateway_id, sid.spool_id,
-                                               sid.seq, at))
-
-    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
-        with self._write() as conn:
-            self._upsert_alerts(conn, alerts)
 
     # --- sightings queries ----------------------------------------------------------------
 
@@ -526,77 +481,3 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
             deleted = conn.execute("DELETE FROM sightings WHERE first_seen < ?", (c,)).rowcount
         return {"mode": "delete", "license": None, "cutoff": cutoff.isoformat(),
                 "evidence_copied": copied, "rows_deleted": deleted, "chunks_dropped": None}
-
-    # --- alerts ---------------------------------------------------------------------------
-
-    _ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
-                          "gateway_id, detail")
-
-    def _alert_rows(self, conn: sqlite3.Connection, rows: list[Any]) -> list[StoredAlert]:
-        out = []
-        for r in rows:
-            sids = tuple(SightingId(g, sp, sq) for g, sp, sq in conn.execute(
-                "SELECT gateway_id, spool_id, seq FROM alert_sightings WHERE alert_id = ? "
-                "ORDER BY added_at, gateway_id, spool_id, seq", (r[0],)))
-            hist = tuple(AlertStatusChange(_dt(h[0]), h[1], h[2], h[3], h[4])
-                         for h in conn.execute(
-                "SELECT at, actor, from_status, to_status, note FROM alert_status_changes "
-                "WHERE alert_id = ? ORDER BY at, id", (r[0],)))
-            out.append(StoredAlert(
-                alert_id=r[0], kind=r[1], at=_dt(r[2]), last_at=_dt(r[3]),
-                updated_at=_dt(r[4]), status=r[5], tag_id=r[6], reader_id=r[7],
-                gateway_id=r[8], detail=orjson.loads(r[9]), sightings=sids, history=hist))
-        return out
-
-    def get_alert(self, alert_id: str) -> StoredAlert | None:
-        with self._read() as conn:
-            rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = ?",
-                                (alert_id,)).fetchall()
-            found = self._alert_rows(conn, rows)
-        return found[0] if found else None
-
-    def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
-               tag_id: str | None = None, since: datetime | None = None,
-               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            sts = [status] if isinstance(status, str) else list(status)
-            conds.append(f"status IN ({', '.join('?' * len(sts))})" if sts else "0")
-            params.extend(sts)
-        for col, val in (("kind", kind), ("tag_id", tag_id)):
-            if val is not None:
-                conds.append(f"{col} = ?")
-                params.append(val)
-        if since is not None:
-            conds.append("at >= ?")
-            params.append(_us(since))
-        if until is not None:
-            conds.append("at < ?")
-            params.append(_us(until))
-        sql = f"SELECT {self._ALERT_COLS} FROM alerts"
-        sql += (" WHERE " + " AND ".join(conds) if conds else "") + " ORDER BY at DESC, alert_id"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        with self._read() as conn:
-            return self._alert_rows(conn, conn.execute(sql, params).fetchall())
-
-    def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
-                         note: str | None = None) -> StoredAlert:
-        if status not in ALERT_STATUSES:
-            raise StorageError(f"unknown alert status {status!r}")
-        t = _us(at)
-        with self._write() as conn:
-            row = conn.execute("SELECT status FROM alerts WHERE alert_id = ?",
-                               (alert_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no alert {alert_id!r}")
-            conn.execute("UPDATE alerts SET status = ?, updated_at = max(updated_at, ?) "
-                         "WHERE alert_id = ?", (status, t, alert_id))
-            conn.execute("INSERT INTO alert_status_changes (alert_id, at, actor, from_status, "
-                         "to_status, note) VALUES (?, ?, ?, ?, ?, ?)",
-                         (alert_id, t, actor, row[0], status, note))
-        found = self.get_alert(alert_id)
-        assert found is not None
-        return found

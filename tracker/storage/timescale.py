@@ -35,16 +35,10 @@ from tracker.storage import migrations
 from tracker.storage.base import (
     Alert,
     DeadLetter,
-    NotFound,
     StorageError,
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
-from tracker.storage.records import (
-    ALERT_STATUSES,
-    AlertStatusChange,
-    StoredAlert,
-)
 from tracker.storage.retention import (
     EVIDENCE_CONDITION,
     POLICY_GRACE,
@@ -118,29 +112,6 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
                  ELSE pak_flag_union(s.flags, EXCLUDED.flags) END
 """
 
-_ALERT_UPSERT: Final = """
-INSERT INTO alerts AS a (alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id,
-                         gateway_id, detail)
-VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)
-ON CONFLICT (alert_id) DO UPDATE SET
-    at = LEAST(a.at, EXCLUDED.at),
-    last_at = GREATEST(a.last_at, EXCLUDED.last_at),
-    updated_at = GREATEST(a.updated_at, EXCLUDED.updated_at),
-    tag_id = CASE WHEN EXCLUDED.last_at >= a.last_at THEN coalesce(EXCLUDED.tag_id, a.tag_id)
-                  ELSE a.tag_id END,
-    reader_id = CASE WHEN EXCLUDED.last_at >= a.last_at
-                     THEN coalesce(EXCLUDED.reader_id, a.reader_id) ELSE a.reader_id END,
-    gateway_id = CASE WHEN EXCLUDED.last_at >= a.last_at
-                      THEN coalesce(EXCLUDED.gateway_id, a.gateway_id) ELSE a.gateway_id END,
-    detail = CASE WHEN EXCLUDED.last_at >= a.last_at THEN EXCLUDED.detail ELSE a.detail END
-"""
-_ALERT_SIGHTING: Final = """
-INSERT INTO alert_sightings (alert_id, gateway_id, spool_id, seq, added_at)
-VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING
-"""
-_DEAD_LETTER: Final = """
-INSERT INTO dead_letters (topic, payload, reason, detail, received_at) VALUES (%s, %s, %s, %s, %s)
-"""
 
 _TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
                   "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
@@ -238,6 +209,8 @@ class TimescaleStorage(SqlStorage[Conn]):
     COLLATE: ClassVar[str] = ' COLLATE "C"'  # byte order, as SQLite sorts (and fastest)
     GREATEST: ClassVar[str] = "GREATEST"
     LEAST: ClassVar[str] = "LEAST"
+    FOR_UPDATE: ClassVar[str] = " FOR UPDATE"
+    IN_LIST_MAX: ClassVar[int] = 2**31  # one array parameter, whatever its length
 
     def _reading(self) -> AbstractContextManager[Conn]:
         return self._tx()
@@ -330,32 +303,9 @@ class TimescaleStorage(SqlStorage[Conn]):
                             cp.write_row(copy_row(s))
                     cur.execute(_MERGE, prepare=True)
             if dead_letters:
-                with conn.cursor() as cur:
-                    cur.executemany(_DEAD_LETTER, [
-                        (d.topic, d.payload, d.reason, d.detail, _aware(d.received_at))
-                        for d in dead_letters])
+                self._insert_dead_letters(conn, dead_letters)
             if alerts:
                 self._upsert_alerts(conn, alerts)
-
-    def _upsert_alerts(self, conn: Conn, alerts: Sequence[Alert]) -> None:
-        rows, links = [], []
-        for a in alerts:
-            if a.status not in ALERT_STATUSES:
-                raise StorageError(f"alert {a.alert_id}: unknown status {a.status!r}")
-            at = _aware(a.at)
-            rows.append((a.alert_id, a.kind, at, at, at, a.status, a.tag_id, a.reader_id,
-                         a.gateway_id, Jsonb(a.detail)))
-            if a.sighting is not None:
-                sid = a.sighting
-                links.append((a.alert_id, sid.gateway_id, sid.spool_id, sid.seq, at))
-        with conn.cursor() as cur:
-            cur.executemany(_ALERT_UPSERT, rows)
-            if links:
-                cur.executemany(_ALERT_SIGHTING, links)
-
-    def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
-        with self._tx() as conn:
-            self._upsert_alerts(conn, alerts)
 
     # --- sightings queries ----------------------------------------------------------------
 
@@ -536,82 +486,3 @@ class TimescaleStorage(SqlStorage[Conn]):
         if same is None or not same[0]:
             conn.execute("SELECT add_retention_policy('sightings', drop_after => %s)",
                          (drop_after,))
-
-    # --- alerts ---------------------------------------------------------------------------
-
-    _ALERT_COLS: Final = ("alert_id, kind, at, last_at, updated_at, status, tag_id, reader_id, "
-                          "gateway_id, detail")
-
-    @staticmethod
-    def _alert_rows(conn: Conn, rows: list[tuple[Any, ...]]) -> list[StoredAlert]:
-        if not rows:
-            return []
-        ids = [r[0] for r in rows]
-        sids: dict[str, list[SightingId]] = {i: [] for i in ids}
-        for aid, g, sp, sq in conn.execute(
-                "SELECT alert_id, gateway_id, spool_id, seq FROM alert_sightings "
-                'WHERE alert_id = ANY(%s) ORDER BY added_at, gateway_id COLLATE "C", '
-                'spool_id COLLATE "C", seq', (ids,)):
-            sids[aid].append(SightingId(g, sp, sq))
-        hist: dict[str, list[AlertStatusChange]] = {i: [] for i in ids}
-        for aid, at, actor, frm, to, note in conn.execute(
-                "SELECT alert_id, at, actor, from_status, to_status, note FROM "
-                "alert_status_changes WHERE alert_id = ANY(%s) ORDER BY at, id", (ids,)):
-            hist[aid].append(AlertStatusChange(at, actor, frm, to, note))
-        return [StoredAlert(
-            alert_id=r[0], kind=r[1], at=r[2], last_at=r[3], updated_at=r[4], status=r[5],
-            tag_id=r[6], reader_id=r[7], gateway_id=r[8], detail=r[9],
-            sightings=tuple(sids[r[0]]), history=tuple(hist[r[0]])) for r in rows]
-
-    def get_alert(self, alert_id: str) -> StoredAlert | None:
-        with self._tx() as conn:
-            rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = %s",
-                                (alert_id,), prepare=True).fetchall()
-            found = self._alert_rows(conn, rows)
-        return found[0] if found else None
-
-    def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
-               tag_id: str | None = None, since: datetime | None = None,
-               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            conds.append("status = ANY(%s::text[])")
-            params.append([status] if isinstance(status, str) else list(status))
-        for col, val in (("kind", kind), ("tag_id", tag_id)):
-            if val is not None:
-                conds.append(f"{col} = %s")
-                params.append(val)
-        if since is not None:
-            conds.append("at >= %s")
-            params.append(_aware(since))
-        if until is not None:
-            conds.append("at < %s")
-            params.append(_aware(until))
-        sql = f"SELECT {self._ALERT_COLS} FROM alerts"
-        sql += (" WHERE " + " AND ".join(conds) if conds else "")
-        sql += ' ORDER BY at DESC, alert_id COLLATE "C"'
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(int(limit))
-        with self._tx() as conn:
-            return self._alert_rows(conn, conn.execute(sql, params).fetchall())
-
-    def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
-                         note: str | None = None) -> StoredAlert:
-        if status not in ALERT_STATUSES:
-            raise StorageError(f"unknown alert status {status!r}")
-        t = _aware(at)
-        with self._tx() as conn:
-            row = conn.execute("SELECT status FROM alerts WHERE alert_id = %s FOR UPDATE",
-                               (alert_id,)).fetchone()
-            if row is None:
-                raise NotFound(f"no alert {alert_id!r}")
-            conn.execute("UPDATE alerts SET status = %s, updated_at = GREATEST(updated_at, %s) "
-                         "WHERE alert_id = %s", (status, t, alert_id))
-            conn.execute("INSERT INTO alert_status_changes (alert_id, at, actor, from_status, "
-                         "to_status, note) VALUES (%s, %s, %s, %s, %s, %s)",
-                         (alert_id, t, actor, row[0], status, note))
-            rows = conn.execute(f"SELECT {self._ALERT_COLS} FROM alerts WHERE alert_id = %s",
-                                (alert_id,)).fetchall()
-            return self._alert_rows(conn, rows)[0]
