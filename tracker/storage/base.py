@@ -27,6 +27,7 @@ from tracker.storage.records import (
     Reader,
     StoredAlert,
     TagAssignment,
+    TagPass,
     Vehicle,
     WatchEntry,
 )
@@ -157,6 +158,13 @@ class Storage(ABC):
         for tag in sorted(set(tag_ids)):
             out.extend(self.sightings(tag_id=tag, since=since, until=until))
         return out
+
+    def tag_passes(self, tag_ids: Sequence[str], *, since: datetime,
+                   until: datetime) -> list[TagPass]:
+        """What :meth:`sightings_of_tags` returns, reduced to where and when (same order)."""
+        return [TagPass(s.tag_id, s.reader_id, s.first_seen, s.last_seen, s.gateway_id,
+                        s.spool_id, s.seq)
+                for s in self.sightings_of_tags(tag_ids, since=since, until=until)]
 
     def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
         """How many sightings each reader has with ``since <= first_seen < until``."""

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Final, Literal, get_args
+from typing import Any, Final, Literal, NamedTuple, get_args
 
 from pak.types import SightingId
 
@@ -23,6 +23,7 @@ __all__ = [
     "Reader",
     "StoredAlert",
     "TagAssignment",
+    "TagPass",
     "Vehicle",
     "WatchEntry",
     "WatchStatus",
@@ -146,3 +147,20 @@ class AuditEntry:
     action: str
     reason: str
     params: dict[str, Any]
+
+
+class TagPass(NamedTuple):
+    """Where and when a tag was, and which sighting says so: what a clone check needs of a
+    tag's history (seven columns read, not a whole Sighting: thousands a second)."""
+
+    tag_id: str
+    reader_id: str
+    first_seen: datetime
+    last_seen: datetime
+    gateway_id: str
+    spool_id: str
+    seq: int
+
+    @property
+    def sid(self) -> SightingId:
+        return SightingId(self.gateway_id, self.spool_id, self.seq)
