@@ -68,7 +68,7 @@ from tracker.geo import haversine_m
 from tracker.history import reader_counts, tag_histories
 from tracker.movement import MovementModel
 from tracker.storage.base import Alert, Storage, StorageError
-from tracker.storage.records import StoredAlert
+from tracker.storage.records import StoredAlert, TagPass
 from tracker.watchlist import WatchlistCache
 
 __all__ = ["AlertEngine", "Publish"]
@@ -447,16 +447,18 @@ class AlertEngine:
         return d
 
     def _worst_clone(self, new: Sighting,
-                     history: Sequence[Sighting]) -> tuple[Sighting, CloneVerdict] | None:
+                     history: Sequence[TagPass]) -> tuple[TagPass, CloneVerdict] | None:
         s = self.s
         window = timedelta(seconds=s.clone_window_s)
-        worst: tuple[Sighting, CloneVerdict] | None = None
+        worst: tuple[TagPass, CloneVerdict] | None = None
+        nid = (new.gateway_id, new.spool_id, new.seq)
         for h in history:
-            if h.id == new.id or h.reader_id == new.reader_id:
+            if h.reader_id == new.reader_id or (h.gateway_id, h.spool_id, h.seq) == nid:
                 continue
             if h.first_seen > new.last_seen + window or h.last_seen < new.first_seen - window:
                 continue
-            v = clone_verdict(_pp(h), _pp(new), self._distance(h.reader_id, new.reader_id),
+            v = clone_verdict(PassPoint(h.reader_id, h.first_seen, h.last_seen), _pp(new),
+                              self._distance(h.reader_id, new.reader_id),
                               max_speed_kmh=s.alert_max_speed_kmh,
                               min_distance_m=s.clone_min_distance_m, slack_s=s.clone_slack_s)
             if v is None:
@@ -516,9 +518,20 @@ class AlertEngine:
                 break  # one finding per tag per check: the alert is per tag anyway
         return out
 
-    def _clone_alert(self, a: Sighting, b: Sighting, v: CloneVerdict) -> list[Alert]:
-        early, late = sorted((a, b), key=lambda x: (x.first_seen, x.last_seen, x.gateway_id,
-                                                    x.spool_id, x.seq))
+    def _clone_alert(self, new: Sighting, other: TagPass, v: CloneVerdict) -> list[Alert]:
+        """The alert of a clone pair, on the later of its two sightings (whichever instance
+        finds the pair derives the same id)."""
+        def order(x: Sighting | TagPass) -> tuple[Any, ...]:
+            return (x.first_seen, x.last_seen, x.gateway_id, x.spool_id, x.seq)
+
+        early: Sighting | TagPass
+        if order(other) > order(new):
+            stored = self.storage.get_sighting(other.sid)
+            if stored is None:  # gone meanwhile (retention): nothing to pin the alert on
+                return []
+            early, late = new, stored
+        else:
+            early, late = other, new
         passes = []
         for x in (early, late):
             passes.append({**reader_json(x.reader_id, self.registry.reader(x.reader_id)),

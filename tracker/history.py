@@ -11,19 +11,20 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 from datetime import datetime
 
-from pak.types import Sighting
 from tracker.storage.base import Storage
+from tracker.storage.records import TagPass
 
 __all__ = ["reader_counts", "tag_histories"]
 
 
 def tag_histories(storage: Storage, tag_ids: Iterable[str], *, since: datetime,
-                  until: datetime) -> dict[str, list[Sighting]]:
-    """Each tag's sightings with ``since <= first_seen < until``, in ``first_seen`` order."""
+                  until: datetime) -> dict[str, list[TagPass]]:
+    """Each tag's passes (where, when, which sighting) with ``since <= first_seen < until``,
+    in ``first_seen`` order."""
     tags = sorted(set(tag_ids))
-    out: defaultdict[str, list[Sighting]] = defaultdict(list)
-    for s in storage.sightings_of_tags(tags, since=since, until=until):
-        out[s.tag_id].append(s)
+    out: defaultdict[str, list[TagPass]] = defaultdict(list)
+    for p in storage.tag_passes(tags, since=since, until=until):
+        out[p.tag_id].append(p)
     return dict(out)
 
 

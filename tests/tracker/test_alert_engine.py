@@ -453,3 +453,18 @@ def test_readers_without_a_position_are_not_judged(st: Storage,
     run(e, st, sighting(1, "R1", 0, 5, tag=tag), sighting(2, "R9", 6, 8, tag=tag))
     run(e, st, sighting(3, "R9", 10, 12, tag="E200AAAA0005"))
     assert e.check_clones(now_mono=1e12) == []
+
+
+def test_clone_found_by_the_earlier_sighting_pins_the_later(
+        st: Storage, engines: list[AlertEngine]) -> None:
+    """A backlog: the earlier pass arrives after the later one is stored. The alert still
+    goes on the later sighting, as the instance that received that one would have made it."""
+    e = engine(st, Published())
+    engines.append(e)
+    tag = "E200AAAA0006"
+    st.write_batch([sighting(2, "R2", 25, 30, tag=tag, gw="gw-2", spool="sp-2")])
+    run(e, st, sighting(1, "R1", 0, 5, tag=tag))
+    (found,) = e.check_clones(now_mono=1e12)
+    assert found.alert_id == "clone_suspect:gw-2:sp-2:2"
+    assert found.reader_id == "R2"
+    assert [p["reader_id"] for p in found.detail["passes"]] == ["R1", "R2"]

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from pak.types import SightingId
 from tests.tracker.alert_fixtures import at, sighting
 from tracker.history import reader_counts, tag_histories
 from tracker.storage import Storage, open_storage
@@ -34,6 +35,12 @@ def st(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Storage]:
 def test_histories_of_many_tags_in_one_read(st: Storage) -> None:
     got = tag_histories(st, ["AA02", "AA01", "AA01", "ZZ99"], since=at(0), until=at(600))
     assert {t: [s.seq for s in ss] for t, ss in got.items()} == {"AA01": [1, 2], "AA02": [3]}
+    first = got["AA01"][0]
+    assert (first.reader_id, first.first_seen, first.last_seen) == ("R1", at(0), at(5))
+    assert first.sid == SightingId("gw-1", "sp-1", 1)
+    # the lean read says what the full one says
+    assert st.tag_passes(["AA01", "AA03"], since=at(-60), until=at(601)) == \
+        Storage.tag_passes(st, ["AA01", "AA03"], since=at(-60), until=at(601))
     # the backend's one statement says what the interface's default says
     fast = st.sightings_of_tags(["AA01", "AA02", "AA03"], since=at(-60), until=at(601))
     slow = Storage.sightings_of_tags(st, ["AA01", "AA02", "AA03"], since=at(-60),
