@@ -26,8 +26,9 @@ from datetime import datetime
 from functools import cache
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
-from pak.types import SightingId
+from pak.types import Sighting, SightingId
 from tracker.storage.base import Alert, DeadLetter, NotFound, Storage, StorageError
+from tracker.storage.columns import SIGHTING_COLUMNS
 from tracker.storage.records import (
     ALERT_STATUSES,
     WATCH_STATUSES,
@@ -40,10 +41,19 @@ from tracker.storage.records import (
     Vehicle,
     WatchEntry,
 )
+from tracker.storage.retention import EVIDENCE_CONDITION
 
-__all__ = ["Cursor", "SqlStorage"]
+__all__ = ["SELECT_SIGHTING_COLS", "SIGHTING_COLS", "TABLES", "Cursor", "SqlStorage"]
 
 C = TypeVar("C")
+
+#: The sighting columns as a list for INSERT, and as SELECT-ed from ``sightings AS s``.
+SIGHTING_COLS: Final = ", ".join(SIGHTING_COLUMNS)
+SELECT_SIGHTING_COLS: Final = ", ".join(f"s.{c}" for c in SIGHTING_COLUMNS)
+
+#: Every table the schema holds besides schema_migrations (Storage.counts).
+TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
+                 "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
 
 _READER_COLS: Final = "reader_id, name, latitude, longitude, bearings, timezone"
 _VEHICLE_COLS: Final = "vehicle_id, plate, owner, kind, colour, key_tag_id, unaccompanied_check"
@@ -158,6 +168,12 @@ class SqlStorage(Storage, Generic[C]):
     def _from_json(v: Any) -> Any:
         """A JSON column's value as Python data."""
 
+    @staticmethod
+    @abstractmethod
+    def _to_sighting(r: Any) -> Sighting:
+        """A row of SELECT_SIGHTING_COLS as a Sighting (the backend's own function: it is
+        the hot read path)."""
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _to_time_opt(self, t: datetime | None) -> Any:
@@ -175,6 +191,32 @@ class SqlStorage(Storage, Generic[C]):
     @staticmethod
     def _where_sql(conds: Sequence[str]) -> str:
         return " WHERE " + " AND ".join(conds) if conds else ""
+
+    def _order(self, *, desc: bool = False) -> str:
+        """The order of sightings (``s``): first_seen, then the sighting id."""
+        c, d = self.COLLATE, " DESC" if desc else ""
+        return f"s.first_seen{d}, s.gateway_id{c}{d}, s.spool_id{c}{d}, s.seq{d}"
+
+    def _sightings_where(self, *, tag_id: str | None = None,
+                         reader_ids: Sequence[str] | None = None, since: datetime | None = None,
+                         until: datetime | None = None) -> tuple[str, list[Any]]:
+        """The WHERE clause (and its parameters) of a sightings query on ``s``."""
+        conds: list[str] = []
+        params: list[Any] = []
+        if tag_id is not None:
+            conds.append("s.tag_id = ?")
+            params.append(tag_id)
+        if reader_ids is not None:
+            cond, values = self._in_list("s.reader_id", list(reader_ids))
+            conds.append(cond)
+            params.extend(values)
+        if since is not None:
+            conds.append("s.first_seen >= ?")
+            params.append(self._to_time(since))
+        if until is not None:
+            conds.append("s.first_seen < ?")
+            params.append(self._to_time(until))
+        return self._where_sql(conds), params
 
     # --- row -> record --------------------------------------------------------------------
 
@@ -194,6 +236,89 @@ class SqlStorage(Storage, Generic[C]):
         return GatewayRecord(r[0], r[1], self._from_time_opt(r[2]),
                              None if r[3] is None else self._from_json(r[3]),
                              self._from_time_opt(r[4]))
+
+    # --- sightings queries -------------------------------------------------------------------
+
+    def sightings(
+        self,
+        *,
+        tag_id: str | None = None,
+        reader_ids: Sequence[str] | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int | None = None,
+    ) -> list[Sighting]:
+        where, params = self._sightings_where(tag_id=tag_id, reader_ids=reader_ids,
+                                              since=since, until=until)
+        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} ORDER BY {self._order()}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(int(limit))
+        conv = self._to_sighting
+        return [conv(r) for r in self._query(sql, params, prepare=True)]
+
+    def get_sighting(self, sid: SightingId) -> Sighting | None:
+        rows = self._query(f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s "
+                           "WHERE s.gateway_id = ? AND s.spool_id = ? AND s.seq = ? "
+                           "ORDER BY s.first_seen LIMIT 1",
+                           (sid.gateway_id, sid.spool_id, sid.seq), prepare=True)
+        return self._to_sighting(rows[0]) if rows else None
+
+    def recent_passes(self, tag_id: str, *, before: datetime | None = None,
+                      limit: int = 5) -> list[Sighting]:
+        where, params = self._sightings_where(tag_id=tag_id, until=before)
+        params.append(int(limit))
+        conv = self._to_sighting
+        return [conv(r) for r in self._query(
+            f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} "
+            f"ORDER BY {self._order(desc=True)} LIMIT ?", params, prepare=True)]
+
+    def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
+        where, params = self._sightings_where(tag_id=tag_id)
+        conv = self._to_sighting
+        return [conv(r) for r in self._query(
+            f"SELECT {SELECT_SIGHTING_COLS} FROM evidence_sightings s{where} "
+            f"ORDER BY {self._order()}", params)]
+
+    def count_sightings(self) -> int:
+        return int(self._query("SELECT count(*) FROM sightings")[0][0])
+
+    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
+                          until: datetime) -> list[Sighting]:
+        # One statement per IN_LIST_MAX tags (TimescaleDB: one for all): the
+        # (tag_id, first_seen) index per tag, chunks outside the window excluded.
+        tags = sorted(set(tag_ids))
+        conv = self._to_sighting
+        out: list[Sighting] = []
+        for i in range(0, len(tags), self.IN_LIST_MAX):
+            cond, params = self._in_list("s.tag_id", tags[i:i + self.IN_LIST_MAX])
+            out.extend(conv(r) for r in self._query(
+                f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s WHERE {cond} "
+                "AND s.first_seen >= ? AND s.first_seen < ? "
+                f"ORDER BY s.tag_id{self.COLLATE}, {self._order()}",
+                [*params, self._to_time(since), self._to_time(until)], prepare=True))
+        return out
+
+    def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
+        return {r: int(n) for r, n in self._query(
+            "SELECT reader_id, count(*) FROM sightings WHERE first_seen >= ? "
+            "AND first_seen < ? GROUP BY reader_id",
+            (self._to_time(since), self._to_time(until)), prepare=True)}
+
+    def counts(self) -> dict[str, int]:
+        row = self._query("SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in TABLES))
+        return {t: int(n) for t, n in zip(TABLES, row[0], strict=True)}
+
+    def _copy_evidence(self, conn: C, *, cutoff: datetime, now: datetime) -> int:
+        """Copy the sightings older than ``cutoff`` that an open matter needs
+        (retention.EVIDENCE_CONDITION) into evidence_sightings; how many rows were."""
+        set_all = ", ".join(f"{c} = EXCLUDED.{c}" for c in SIGHTING_COLUMNS[3:])
+        return int(self._exec(conn, f"""
+            INSERT INTO evidence_sightings ({SIGHTING_COLS}, stored_at, copied_at)
+            SELECT {SELECT_SIGHTING_COLS}, s.stored_at, ? FROM sightings s
+            WHERE s.first_seen < ? AND {EVIDENCE_CONDITION}
+            ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET {set_all}
+            """, (self._to_time(now), self._to_time(cutoff))).rowcount)
 
     # --- readers, vehicles, tag assignments -------------------------------------------------
 

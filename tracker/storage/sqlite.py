@@ -20,7 +20,7 @@ from typing import Any, ClassVar, Final
 
 import orjson
 
-from pak.types import Sighting, SightingId
+from pak.types import Sighting
 from tracker.storage import migrations
 from tracker.storage.base import (
     Alert,
@@ -29,8 +29,8 @@ from tracker.storage.base import (
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
-from tracker.storage.retention import EVIDENCE_CONDITION, log_mode
-from tracker.storage.sql_common import SqlStorage
+from tracker.storage.retention import log_mode
+from tracker.storage.sql_common import SELECT_SIGHTING_COLS, SIGHTING_COLS, SqlStorage
 
 __all__ = ["SqliteStorage"]
 
@@ -74,8 +74,6 @@ def _flag_union(a: str, b: str) -> str:
     return _json(sorted(set(orjson.loads(a)) | set(orjson.loads(b))))
 
 
-_COLS: Final = ", ".join(SIGHTING_COLUMNS)
-_SELECT_COLS: Final = ", ".join(f"s.{c}" for c in SIGHTING_COLUMNS)
 
 # The merge rule of pak.types.merge_sightings with a = the stored row, b = the incoming one.
 # "b is the base" when b is closed and the stored row is not; the base gives tag, reader and
@@ -83,7 +81,7 @@ _SELECT_COLS: Final = ", ".join(f"s.{c}" for c in SIGHTING_COLUMNS)
 # UPDATE SET every expression sees the row as it was before the update.
 _B_BASE: Final = "(excluded.state = 'closed' AND state <> 'closed')"
 _UPSERT: Final = f"""
-INSERT INTO sightings ({_COLS}, stored_at)
+INSERT INTO sightings ({SIGHTING_COLS}, stored_at)
 VALUES ({", ".join("?" * (len(SIGHTING_COLUMNS) + 1))})
 ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     state = CASE WHEN state = 'closed' OR excluded.state = 'closed'
@@ -112,8 +110,6 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
 
 
 
-_TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
-                  "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
 
 
 def _sighting(r: sqlite3.Row | tuple[Any, ...]) -> Sighting:
@@ -251,6 +247,7 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
     LEAST: ClassVar[str] = "min"
     FOR_UPDATE: ClassVar[str] = ""  # BEGIN IMMEDIATE holds the database's write lock
     IN_LIST_MAX: ClassVar[int] = 500  # below SQLite's host-parameter limit
+    _to_sighting = staticmethod(_sighting)
 
     def _reading(self) -> AbstractContextManager[sqlite3.Connection]:
         return self._read()
@@ -343,64 +340,10 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
 
     # --- sightings queries ----------------------------------------------------------------
 
-    def sightings(
-        self,
-        *,
-        tag_id: str | None = None,
-        reader_ids: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Sighting]:
-        where, params = self._where(tag_id=tag_id, reader_ids=reader_ids, since=since,
-                                    until=until)
-        sql = (f"SELECT {_SELECT_COLS} FROM sightings s{where} "
-               "ORDER BY s.first_seen, s.gateway_id, s.spool_id, s.seq")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
-        return [_sighting(r) for r in self._query(sql, params)]
-
-    @staticmethod
-    def _where(*, tag_id: str | None = None, reader_ids: Sequence[str] | None = None,
-               since: datetime | None = None,
-               until: datetime | None = None) -> tuple[str, list[Any]]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if tag_id is not None:
-            conds.append("s.tag_id = ?")
-            params.append(tag_id)
-        if reader_ids is not None:
-            ids = list(reader_ids)
-            conds.append(f"s.reader_id IN ({', '.join('?' * len(ids))})" if ids else "0")
-            params.extend(ids)
-        if since is not None:
-            conds.append("s.first_seen >= ?")
-            params.append(_us(since))
-        if until is not None:
-            conds.append("s.first_seen < ?")
-            params.append(_us(until))
-        return (" WHERE " + " AND ".join(conds) if conds else ""), params
-
-    def get_sighting(self, sid: SightingId) -> Sighting | None:
-        rows = self._query(f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.gateway_id = ? "
-                           "AND s.spool_id = ? AND s.seq = ? ORDER BY s.first_seen LIMIT 1",
-                           (sid.gateway_id, sid.spool_id, sid.seq))
-        return _sighting(rows[0]) if rows else None
-
-    def recent_passes(self, tag_id: str, *, before: datetime | None = None,
-                      limit: int = 5) -> list[Sighting]:
-        where, params = self._where(tag_id=tag_id, until=before)
-        params.append(int(limit))
-        return [_sighting(r) for r in self._query(
-            f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY s.first_seen DESC, "
-            "s.gateway_id DESC, s.spool_id DESC, s.seq DESC LIMIT ?", params)]
-
     def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
                        batch_size: int = 10_000) -> Iterator[Sighting]:
-        where, params = self._where(since=since, until=until)
-        sql = (f"SELECT {_SELECT_COLS} FROM sightings s{where} "
-               "ORDER BY s.first_seen, s.gateway_id, s.spool_id, s.seq")
+        where, params = self._sightings_where(since=since, until=until)
+        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} ORDER BY {self._order()}"
         # Its own connection, so a long scan neither holds the writer's lock nor shares a
         # cursor with this thread's other queries.
         conn = self._conn if self._memory else self._connect()
@@ -417,36 +360,6 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         finally:
             if conn is not self._conn:
                 conn.close()
-
-    def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
-        where, params = self._where(tag_id=tag_id)
-        return [_sighting(r) for r in self._query(
-            f"SELECT {_SELECT_COLS} FROM evidence_sightings s{where} "
-            "ORDER BY s.first_seen, s.gateway_id, s.spool_id, s.seq", params)]
-
-    def count_sightings(self) -> int:
-        return int(self._query("SELECT count(*) FROM sightings")[0][0])
-
-    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
-                          until: datetime) -> list[Sighting]:
-        tags = sorted(set(tag_ids))
-        out: list[Sighting] = []
-        for i in range(0, len(tags), 500):  # below SQLite's host-parameter limit
-            part = tags[i:i + 500]
-            out.extend(_sighting(r) for r in self._query(
-                f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.tag_id IN "
-                f"({', '.join('?' * len(part))}) AND s.first_seen >= ? AND s.first_seen < ? "
-                "ORDER BY s.tag_id, s.first_seen, s.gateway_id, s.spool_id, s.seq",
-                [*part, _us(since), _us(until)]))
-        return out
-
-    def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
-        return {r: int(n) for r, n in self._query(
-            "SELECT reader_id, count(*) FROM sightings WHERE first_seen >= ? AND "
-            "first_seen < ? GROUP BY reader_id", (_us(since), _us(until)))}
-
-    def counts(self) -> dict[str, int]:
-        return {t: int(self._query(f"SELECT count(*) FROM {t}")[0][0]) for t in _TABLES}
 
     def info(self) -> dict[str, Any]:
         with self._read() as conn:
@@ -469,15 +382,9 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         if not self._mode_logged:
             log_mode("delete", license=None, days=days)
             self._mode_logged = True
-        c = _us(cutoff)
-        set_all = ", ".join(f"{col} = excluded.{col}" for col in SIGHTING_COLUMNS[3:])
         with self._write() as conn:
-            copied = conn.execute(f"""
-                INSERT INTO evidence_sightings ({_COLS}, stored_at, copied_at)
-                SELECT {_SELECT_COLS}, s.stored_at, ? FROM sightings s
-                WHERE s.first_seen < ? AND {EVIDENCE_CONDITION}
-                ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET {set_all}
-                """, (_us(now), c)).rowcount
-            deleted = conn.execute("DELETE FROM sightings WHERE first_seen < ?", (c,)).rowcount
+            copied = self._copy_evidence(conn, cutoff=cutoff, now=now)
+            deleted = conn.execute("DELETE FROM sightings WHERE first_seen < ?",
+                                   (_us(cutoff),)).rowcount
         return {"mode": "delete", "license": None, "cutoff": cutoff.isoformat(),
                 "evidence_copied": copied, "rows_deleted": deleted, "chunks_dropped": None}

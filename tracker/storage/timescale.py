@@ -30,7 +30,7 @@ import psycopg
 from psycopg.types.json import Jsonb
 from psycopg_pool import ConnectionPool
 
-from pak.types import Sighting, SightingId
+from pak.types import Sighting
 from tracker.storage import migrations
 from tracker.storage.base import (
     Alert,
@@ -40,12 +40,11 @@ from tracker.storage.base import (
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
 from tracker.storage.retention import (
-    EVIDENCE_CONDITION,
     POLICY_GRACE,
     RetentionMode,
     log_mode,
 )
-from tracker.storage.sql_common import SqlStorage
+from tracker.storage.sql_common import SELECT_SIGHTING_COLS, SIGHTING_COLS, SqlStorage
 
 __all__ = ["STAGE_TYPES", "TimescaleStorage", "copy_row"]
 
@@ -63,17 +62,12 @@ STAGE_TYPES: Final[tuple[str, ...]] = (
     "timestamptz", "timestamptz", "int8", "float8", "int4", "text[]", "timestamptz",
 )
 
-_COLS: Final = ", ".join(SIGHTING_COLUMNS)
-_SELECT_COLS: Final = ", ".join(f"s.{c}" for c in SIGHTING_COLUMNS)
-_ORDER: Final = 's.first_seen, s.gateway_id COLLATE "C", s.spool_id COLLATE "C", s.seq'
-_ORDER_DESC: Final = ('s.first_seen DESC, s.gateway_id COLLATE "C" DESC, '
-                      's.spool_id COLLATE "C" DESC, s.seq DESC')
 
 _STAGE_DDL: Final = ("CREATE TEMP TABLE IF NOT EXISTS sightings_stage ("
                      + ", ".join(f"{c} {t}" for c, t in zip(SIGHTING_COLUMNS, STAGE_TYPES,
                                                             strict=True))
                      + ") ON COMMIT DELETE ROWS")
-_COPY_STAGE: Final = f"COPY sightings_stage ({_COLS}) FROM STDIN (FORMAT BINARY)"
+_COPY_STAGE: Final = f"COPY sightings_stage ({SIGHTING_COLS}) FROM STDIN (FORMAT BINARY)"
 
 # The merge rule of pak.types.merge_sightings with a = the stored row (s), b = the incoming
 # one (EXCLUDED); see tracker/storage/sqlite.py for the same rule in SQLite's dialect.
@@ -85,8 +79,8 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({_COLS}) FROM STDIN (FORMAT BINARY)
 # stored flags being sorted and unique, which copy_row ensures.
 _B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
 _MERGE: Final = f"""
-INSERT INTO sightings AS s ({_COLS})
-SELECT {_COLS} FROM sightings_stage
+INSERT INTO sightings AS s ({SIGHTING_COLS})
+SELECT {SIGHTING_COLS} FROM sightings_stage
 ORDER BY gateway_id COLLATE "C", spool_id COLLATE "C", seq
 ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     state = CASE WHEN s.state = 'closed' OR EXCLUDED.state = 'closed'
@@ -113,8 +107,6 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
 """
 
 
-_TABLES: Final = ("sightings", "evidence_sightings", "readers", "vehicles", "tag_assignments",
-                  "watchlist", "alerts", "dead_letters", "audit_log", "gateways")
 
 
 def _aware(t: datetime) -> datetime:
@@ -211,6 +203,7 @@ class TimescaleStorage(SqlStorage[Conn]):
     LEAST: ClassVar[str] = "LEAST"
     FOR_UPDATE: ClassVar[str] = " FOR UPDATE"
     IN_LIST_MAX: ClassVar[int] = 2**31  # one array parameter, whatever its length
+    _to_sighting = staticmethod(_sighting)
 
     def _reading(self) -> AbstractContextManager[Conn]:
         return self._tx()
@@ -309,100 +302,16 @@ class TimescaleStorage(SqlStorage[Conn]):
 
     # --- sightings queries ----------------------------------------------------------------
 
-    @staticmethod
-    def _where(*, tag_id: str | None = None, reader_ids: Sequence[str] | None = None,
-               since: datetime | None = None,
-               until: datetime | None = None) -> tuple[str, list[Any]]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if tag_id is not None:
-            conds.append("s.tag_id = %s")
-            params.append(tag_id)
-        if reader_ids is not None:
-            conds.append("s.reader_id = ANY(%s::text[])")
-            params.append(list(reader_ids))
-        if since is not None:
-            conds.append("s.first_seen >= %s")
-            params.append(_aware(since))
-        if until is not None:
-            conds.append("s.first_seen < %s")
-            params.append(_aware(until))
-        return (" WHERE " + " AND ".join(conds) if conds else ""), params
-
-    def sightings(
-        self,
-        *,
-        tag_id: str | None = None,
-        reader_ids: Sequence[str] | None = None,
-        since: datetime | None = None,
-        until: datetime | None = None,
-        limit: int | None = None,
-    ) -> list[Sighting]:
-        where, params = self._where(tag_id=tag_id, reader_ids=reader_ids, since=since,
-                                    until=until)
-        sql = f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY {_ORDER}"
-        if limit is not None:
-            sql += " LIMIT %s"
-            params.append(int(limit))
-        return [_sighting(r) for r in self._query(sql, params, prepare=True)]
-
-    def get_sighting(self, sid: SightingId) -> Sighting | None:
-        rows = self._query(f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.gateway_id = %s "
-                           "AND s.spool_id = %s AND s.seq = %s ORDER BY s.first_seen LIMIT 1",
-                           (sid.gateway_id, sid.spool_id, sid.seq), prepare=True)
-        return _sighting(rows[0]) if rows else None
-
-    def recent_passes(self, tag_id: str, *, before: datetime | None = None,
-                      limit: int = 5) -> list[Sighting]:
-        where, params = self._where(tag_id=tag_id, until=before)
-        params.append(int(limit))
-        return [_sighting(r) for r in self._query(
-            f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY {_ORDER_DESC} LIMIT %s",
-            params, prepare=True)]
-
     def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
                        batch_size: int = 10_000) -> Iterator[Sighting]:
-        where, params = self._where(since=since, until=until)
-        sql = f"SELECT {_SELECT_COLS} FROM sightings s{where} ORDER BY {_ORDER}"
+        where, params = self._sightings_where(since=since, until=until)
+        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} ORDER BY {self._order()}"
         # A server-side cursor: rows arrive batch_size at a time, never all in memory.
         with self._tx() as conn, conn.cursor(name="pak_iter_sightings") as cur:
             cur.itersize = batch_size
-            cur.execute(sql, params)
+            cur.execute(_format_style(sql), params)
             for r in cur:
                 yield _sighting(r)
-
-    def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
-        where, params = self._where(tag_id=tag_id)
-        return [_sighting(r) for r in self._query(
-            f"SELECT {_SELECT_COLS} FROM evidence_sightings s{where} ORDER BY {_ORDER}",
-            params)]
-
-    def count_sightings(self) -> int:
-        return int(self._query("SELECT count(*) FROM sightings")[0][0])
-
-    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
-                          until: datetime) -> list[Sighting]:
-        tags = sorted(set(tag_ids))
-        if not tags:
-            return []
-        # One statement for every tag: the (tag_id, first_seen) index per tag, chunks outside
-        # the window excluded.
-        return [_sighting(r) for r in self._query(
-            f"SELECT {_SELECT_COLS} FROM sightings s WHERE s.tag_id = ANY(%s::text[]) "
-            "AND s.first_seen >= %s AND s.first_seen < %s "
-            f'ORDER BY s.tag_id COLLATE "C", {_ORDER}',
-            (tags, _aware(since), _aware(until)), prepare=True)]
-
-    def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
-        return {r: int(n) for r, n in self._query(
-            "SELECT reader_id, count(*) FROM sightings WHERE first_seen >= %s "
-            "AND first_seen < %s GROUP BY reader_id", (_aware(since), _aware(until)),
-            prepare=True)}
-
-    def counts(self) -> dict[str, int]:
-        sql = "SELECT " + ", ".join(f"(SELECT count(*) FROM {t})" for t in _TABLES)
-        row = self._query(sql)[0]
-        return {t: int(n) for t, n in zip(_TABLES, row, strict=True)}
 
     def info(self) -> dict[str, Any]:
         with self._tx() as conn:
@@ -435,7 +344,6 @@ class TimescaleStorage(SqlStorage[Conn]):
 
     def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
         cutoff = cutoff_for(days, now)
-        set_all = ", ".join(f"{c} = EXCLUDED.{c}" for c in SIGHTING_COLUMNS[3:])
         with self._tx() as conn:
             row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
             lic = row[0] if row else None
@@ -445,12 +353,7 @@ class TimescaleStorage(SqlStorage[Conn]):
                 self._mode_logged = True
             # Evidence first, in the same transaction as the drop: nothing an open case or
             # alert needs can go without its copy.
-            copied = conn.execute(f"""
-                INSERT INTO evidence_sightings ({_COLS}, stored_at, copied_at)
-                SELECT {_SELECT_COLS}, s.stored_at, %s FROM sightings s
-                WHERE s.first_seen < %s AND {EVIDENCE_CONDITION}
-                ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET {set_all}
-                """, (_aware(now), cutoff)).rowcount
+            copied = self._copy_evidence(conn, cutoff=cutoff, now=now)
             chunks: int | None = None
             if mode == "drop_chunks":
                 dropped = conn.execute("SELECT count(*) FROM drop_chunks('sightings', "
