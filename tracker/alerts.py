@@ -457,8 +457,10 @@ class AlertEngine:
                 continue
             if h.first_seen > new.last_seen + window or h.last_seen < new.first_seen - window:
                 continue
-            v = clone_verdict(PassPoint(h.reader_id, h.first_seen, h.last_seen), _pp(new),
-                              self._distance(h.reader_id, new.reader_id),
+            d = self._distance(h.reader_id, new.reader_id)
+            if d is None or d < s.clone_min_distance_m:
+                continue  # what clone_verdict would say, without building its arguments
+            v = clone_verdict(PassPoint(h.reader_id, h.first_seen, h.last_seen), _pp(new), d,
                               max_speed_kmh=s.alert_max_speed_kmh,
                               min_distance_m=s.clone_min_distance_m, slack_s=s.clone_slack_s)
             if v is None:
