@@ -109,6 +109,37 @@ class Cursor(Protocol):
     def fetchall(self) -> list[Any]: ...
 
 
+class _Where:
+    """The conditions of a WHERE clause, with their parameters in order. A condition whose
+    value is None (an unset filter) is left out."""
+
+    __slots__ = ("conds", "params")
+
+    def __init__(self) -> None:
+        self.conds: list[str] = []
+        self.params: list[Any] = []
+
+    def __call__(self, cond: str, value: Any) -> None:
+        """Add ``cond`` (one ``?``) with ``value``, unless value is None."""
+        if value is not None:
+            self.conds.append(cond)
+            self.params.append(value)
+
+    def add(self, cond: str, params: Sequence[Any]) -> None:
+        self.conds.append(cond)
+        self.params.extend(params)
+
+    def sql(self) -> str:
+        return " WHERE " + " AND ".join(self.conds) if self.conds else ""
+
+    def limit(self, limit: int | None) -> str:
+        """`` LIMIT ?`` (its parameter added last), or "" for no limit."""
+        if limit is None:
+            return ""
+        self.params.append(int(limit))
+        return " LIMIT ?"
+
+
 class SqlStorage(Storage, Generic[C]):
     """The queries both SQL backends run alike; ``C`` is the backend's connection type."""
 
@@ -189,10 +220,6 @@ class SqlStorage(Storage, Generic[C]):
         with self._reading() as conn:
             return self._exec(conn, sql, params, prepare=prepare).fetchall()
 
-    @staticmethod
-    def _where_sql(conds: Sequence[str]) -> str:
-        return " WHERE " + " AND ".join(conds) if conds else ""
-
     def _order(self, *, desc: bool = False) -> str:
         """The order of sightings (``s``): first_seen, then the sighting id."""
         c, d = self.COLLATE, " DESC" if desc else ""
@@ -200,24 +227,15 @@ class SqlStorage(Storage, Generic[C]):
 
     def _sightings_where(self, *, tag_id: str | None = None,
                          reader_ids: Sequence[str] | None = None, since: datetime | None = None,
-                         until: datetime | None = None) -> tuple[str, list[Any]]:
-        """The WHERE clause (and its parameters) of a sightings query on ``s``."""
-        conds: list[str] = []
-        params: list[Any] = []
-        if tag_id is not None:
-            conds.append("s.tag_id = ?")
-            params.append(tag_id)
+                         until: datetime | None = None) -> _Where:
+        """The filter of a sightings query on ``s``."""
+        w = _Where()
+        w("s.tag_id = ?", tag_id)
         if reader_ids is not None:
-            cond, values = self._in_list("s.reader_id", list(reader_ids))
-            conds.append(cond)
-            params.extend(values)
-        if since is not None:
-            conds.append("s.first_seen >= ?")
-            params.append(self._to_time(since))
-        if until is not None:
-            conds.append("s.first_seen < ?")
-            params.append(self._to_time(until))
-        return self._where_sql(conds), params
+            w.add(*self._in_list("s.reader_id", list(reader_ids)))
+        w("s.first_seen >= ?", self._to_time_opt(since))
+        w("s.first_seen < ?", self._to_time_opt(until))
+        return w
 
     # --- row -> record --------------------------------------------------------------------
 
@@ -249,14 +267,12 @@ class SqlStorage(Storage, Generic[C]):
         until: datetime | None = None,
         limit: int | None = None,
     ) -> list[Sighting]:
-        where, params = self._sightings_where(tag_id=tag_id, reader_ids=reader_ids,
-                                              since=since, until=until)
-        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} ORDER BY {self._order()}"
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
+        w = self._sightings_where(tag_id=tag_id, reader_ids=reader_ids, since=since,
+                                  until=until)
+        sql = (f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} "
+               f"ORDER BY {self._order()}{w.limit(limit)}")
         conv = self._to_sighting
-        return [conv(r) for r in self._query(sql, params, prepare=True)]
+        return [conv(r) for r in self._query(sql, w.params, prepare=True)]
 
     def get_sighting(self, sid: SightingId) -> Sighting | None:
         rows = self._query(f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s "
@@ -267,19 +283,18 @@ class SqlStorage(Storage, Generic[C]):
 
     def recent_passes(self, tag_id: str, *, before: datetime | None = None,
                       limit: int = 5) -> list[Sighting]:
-        where, params = self._sightings_where(tag_id=tag_id, until=before)
-        params.append(int(limit))
+        w = self._sightings_where(tag_id=tag_id, until=before)
         conv = self._to_sighting
         return [conv(r) for r in self._query(
-            f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} "
-            f"ORDER BY {self._order(desc=True)} LIMIT ?", params, prepare=True)]
+            f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} "
+            f"ORDER BY {self._order(desc=True)}{w.limit(limit)}", w.params, prepare=True)]
 
     def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
-        where, params = self._sightings_where(tag_id=tag_id)
+        w = self._sightings_where(tag_id=tag_id)
         conv = self._to_sighting
         return [conv(r) for r in self._query(
-            f"SELECT {SELECT_SIGHTING_COLS} FROM evidence_sightings s{where} "
-            f"ORDER BY {self._order()}", params)]
+            f"SELECT {SELECT_SIGHTING_COLS} FROM evidence_sightings s{w.sql()} "
+            f"ORDER BY {self._order()}", w.params)]
 
     def count_sightings(self) -> int:
         return int(self._query("SELECT count(*) FROM sightings")[0][0])
@@ -410,18 +425,13 @@ class SqlStorage(Storage, Generic[C]):
 
     def tag_assignments(self, *, tag_id: str | None = None,
                         vehicle_id: str | None = None) -> list[TagAssignment]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if tag_id is not None:
-            conds.append("tag_id = ?")
-            params.append(tag_id)
-        if vehicle_id is not None:
-            conds.append("vehicle_id = ?")
-            params.append(vehicle_id)
+        w = _Where()
+        w("tag_id = ?", tag_id)
+        w("vehicle_id = ?", vehicle_id)
         return [TagAssignment(r[0], r[1], self._from_time(r[2]), self._from_time_opt(r[3]))
                 for r in self._query(
                     "SELECT tag_id, vehicle_id, valid_from, valid_to FROM tag_assignments"
-                    f"{self._where_sql(conds)} ORDER BY valid_from, tag_id{self.COLLATE}", params)]
+                    f"{w.sql()} ORDER BY valid_from, tag_id{self.COLLATE}", w.params)]
 
     def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
         t = self._to_time(at)
@@ -463,21 +473,14 @@ class SqlStorage(Storage, Generic[C]):
 
     def watchlist(self, *, status: str | None = "active", tag_id: str | None = None,
                   changed_since: datetime | None = None) -> list[WatchEntry]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if status is not None:
-            conds.append("status = ?")
-            params.append(status)
-        if tag_id is not None:
-            conds.append("tag_id = ?")
-            params.append(tag_id)
-        if changed_since is not None:
-            conds.append("changed_at >= ?")
-            params.append(self._to_time(changed_since))
+        w = _Where()
+        w("status = ?", status)
+        w("tag_id = ?", tag_id)
+        w("changed_at >= ?", self._to_time_opt(changed_since))
         c = self.COLLATE
         return [self._watch(r) for r in self._query(
-            f"SELECT {_WATCH_COLS} FROM watchlist{self._where_sql(conds)} "
-            f"ORDER BY tag_id{c}, case_no{c}", params)]
+            f"SELECT {_WATCH_COLS} FROM watchlist{w.sql()} ORDER BY tag_id{c}, case_no{c}",
+            w.params)]
 
     # --- alerts -------------------------------------------------------------------------------
 
@@ -540,30 +543,18 @@ class SqlStorage(Storage, Generic[C]):
     def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
                tag_id: str | None = None, since: datetime | None = None,
                until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
-        conds: list[str] = []
-        params: list[Any] = []
+        w = _Where()
         if status is not None:
-            cond, values = self._in_list("status", [status] if isinstance(status, str)
-                                         else list(status))
-            conds.append(cond)
-            params.extend(values)
-        for col, val in (("kind", kind), ("tag_id", tag_id)):
-            if val is not None:
-                conds.append(f"{col} = ?")
-                params.append(val)
-        if since is not None:
-            conds.append("at >= ?")
-            params.append(self._to_time(since))
-        if until is not None:
-            conds.append("at < ?")
-            params.append(self._to_time(until))
-        sql = (f"SELECT {_ALERT_COLS} FROM alerts{self._where_sql(conds)} "
-               f"ORDER BY at DESC, alert_id{self.COLLATE}")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
+            w.add(*self._in_list("status", [status] if isinstance(status, str)
+                                 else list(status)))
+        w("kind = ?", kind)
+        w("tag_id = ?", tag_id)
+        w("at >= ?", self._to_time_opt(since))
+        w("at < ?", self._to_time_opt(until))
+        sql = (f"SELECT {_ALERT_COLS} FROM alerts{w.sql()} "
+               f"ORDER BY at DESC, alert_id{self.COLLATE}{w.limit(limit)}")
         with self._reading() as conn:
-            return self._alert_rows(conn, self._exec(conn, sql, params).fetchall())
+            return self._alert_rows(conn, self._exec(conn, sql, w.params).fetchall())
 
     def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,
                          note: str | None = None) -> StoredAlert:
@@ -589,21 +580,13 @@ class SqlStorage(Storage, Generic[C]):
 
     def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
                      limit: int | None = 100) -> list[DeadLetter]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conds.append("received_at >= ?")
-            params.append(self._to_time(since))
-        if reason is not None:
-            conds.append("reason = ?")
-            params.append(reason)
+        w = _Where()
+        w("received_at >= ?", self._to_time_opt(since))
+        w("reason = ?", reason)
         sql = ("SELECT topic, payload, reason, detail, received_at FROM dead_letters"
-               f"{self._where_sql(conds)} ORDER BY received_at DESC, id DESC")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
+               f"{w.sql()} ORDER BY received_at DESC, id DESC{w.limit(limit)}")
         return [DeadLetter(r[0], bytes(r[1]), r[2], r[3], self._from_time(r[4]))
-                for r in self._query(sql, params)]
+                for r in self._query(sql, w.params)]
 
     def count_dead_letters(self, *, reason: str | None = None) -> int:
         if reason is None:
@@ -622,25 +605,15 @@ class SqlStorage(Storage, Generic[C]):
     def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
                   actor: str | None = None, action: str | None = None,
                   limit: int | None = None) -> list[AuditEntry]:
-        conds: list[str] = []
-        params: list[Any] = []
-        if since is not None:
-            conds.append("at >= ?")
-            params.append(self._to_time(since))
-        if until is not None:
-            conds.append("at < ?")
-            params.append(self._to_time(until))
-        for col, val in (("actor", actor), ("action", action)):
-            if val is not None:
-                conds.append(f"{col} = ?")
-                params.append(val)
+        w = _Where()
+        w("at >= ?", self._to_time_opt(since))
+        w("at < ?", self._to_time_opt(until))
+        w("actor = ?", actor)
+        w("action = ?", action)
         sql = ("SELECT id, at, actor, action, reason, params FROM audit_log"
-               f"{self._where_sql(conds)} ORDER BY at, id")
-        if limit is not None:
-            sql += " LIMIT ?"
-            params.append(int(limit))
+               f"{w.sql()} ORDER BY at, id{w.limit(limit)}")
         return [AuditEntry(r[0], self._from_time(r[1]), r[2], r[3], r[4], self._from_json(r[5]))
-                for r in self._query(sql, params)]
+                for r in self._query(sql, w.params)]
 
     def record_gateway(self, gateway_id: str, *, state: str | None = None,
                        health: dict[str, Any] | None = None, at: datetime) -> None:

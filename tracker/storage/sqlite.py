@@ -342,13 +342,13 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
 
     def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
                        batch_size: int = 10_000) -> Iterator[Sighting]:
-        where, params = self._sightings_where(since=since, until=until)
-        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} ORDER BY {self._order()}"
+        w = self._sightings_where(since=since, until=until)
+        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} ORDER BY {self._order()}"
         # Its own connection, so a long scan neither holds the writer's lock nor shares a
         # cursor with this thread's other queries.
         conn = self._conn if self._memory else self._connect()
         try:
-            cur = conn.execute(sql, params)
+            cur = conn.execute(sql, w.params)
             while True:
                 rows = cur.fetchmany(batch_size)
                 if not rows:

@@ -304,12 +304,12 @@ class TimescaleStorage(SqlStorage[Conn]):
 
     def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
                        batch_size: int = 10_000) -> Iterator[Sighting]:
-        where, params = self._sightings_where(since=since, until=until)
-        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{where} ORDER BY {self._order()}"
+        w = self._sightings_where(since=since, until=until)
+        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} ORDER BY {self._order()}"
         # A server-side cursor: rows arrive batch_size at a time, never all in memory.
         with self._tx() as conn, conn.cursor(name="pak_iter_sightings") as cur:
             cur.itersize = batch_size
-            cur.execute(_format_style(sql), params)
+            cur.execute(_format_style(sql), w.params)
             for r in cur:
                 yield _sighting(r)
 
