@@ -20,7 +20,7 @@ The write path of sightings (``write_batch``) stays in each backend, tuned to it
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import cache
@@ -299,39 +299,36 @@ class SqlStorage(Storage, Generic[C]):
     def count_sightings(self) -> int:
         return int(self._query("SELECT count(*) FROM sightings")[0][0])
 
-    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
-                          until: datetime) -> list[Sighting]:
-        # One statement per IN_LIST_MAX tags (TimescaleDB: one for all): the
-        # (tag_id, first_seen) index per tag, chunks outside the window excluded.
+    def _rows_of_tags(self, cols: str, tag_ids: Sequence[str], *, since: datetime,
+                      until: datetime) -> Iterator[Any]:
+        """Rows of ``cols`` of the sightings of ``tag_ids`` with ``since <= first_seen <
+        until``, in (tag_id, first_seen) order. One statement per IN_LIST_MAX tags
+        (TimescaleDB: one for all): the (tag_id, first_seen) index per tag, chunks outside
+        the window excluded."""
         tags = sorted(set(tag_ids))
-        conv = self._to_sighting
-        out: list[Sighting] = []
         for i in range(0, len(tags), self.IN_LIST_MAX):
             cond, params = self._in_list("s.tag_id", tags[i:i + self.IN_LIST_MAX])
-            out.extend(conv(r) for r in self._query(
-                f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s WHERE {cond} "
+            yield from self._query(
+                f"SELECT {cols} FROM sightings s WHERE {cond} "
                 "AND s.first_seen >= ? AND s.first_seen < ? "
                 f"ORDER BY s.tag_id{self.COLLATE}, {self._order()}",
-                [*params, self._to_time(since), self._to_time(until)], prepare=True))
-        return out
+                [*params, self._to_time(since), self._to_time(until)], prepare=True)
+
+    def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
+                          until: datetime) -> list[Sighting]:
+        conv = self._to_sighting
+        return [conv(r) for r in self._rows_of_tags(SELECT_SIGHTING_COLS, tag_ids,
+                                                    since=since, until=until)]
 
     def tag_passes(self, tag_ids: Sequence[str], *, since: datetime,
                    until: datetime) -> list[TagPass]:
         # sightings_of_tags' statement, seven columns: the clone checks read thousands of
         # rows a second, and a whole Sighting per row costs more than the check itself
-        tags = sorted(set(tag_ids))
         t = self._from_time
-        out: list[TagPass] = []
-        for i in range(0, len(tags), self.IN_LIST_MAX):
-            cond, params = self._in_list("s.tag_id", tags[i:i + self.IN_LIST_MAX])
-            out.extend(TagPass(r[0], r[1], t(r[2]), t(r[3]), r[4], r[5], r[6])
-                       for r in self._query(
-                "SELECT s.tag_id, s.reader_id, s.first_seen, s.last_seen, s.gateway_id, "
-                f"s.spool_id, s.seq FROM sightings s WHERE {cond} "
-                "AND s.first_seen >= ? AND s.first_seen < ? "
-                f"ORDER BY s.tag_id{self.COLLATE}, {self._order()}",
-                [*params, self._to_time(since), self._to_time(until)], prepare=True))
-        return out
+        return [TagPass(r[0], r[1], t(r[2]), t(r[3]), r[4], r[5], r[6])
+                for r in self._rows_of_tags(
+                    "s.tag_id, s.reader_id, s.first_seen, s.last_seen, s.gateway_id, "
+                    "s.spool_id, s.seq", tag_ids, since=since, until=until)]
 
     def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
         return {r: int(n) for r, n in self._query(
