@@ -237,6 +237,13 @@ class SqlStorage(Storage, Generic[C]):
         w("s.first_seen < ?", self._to_time_opt(until))
         return w
 
+    def _iter_sql(self, *, since: datetime | None,
+                  until: datetime | None) -> tuple[str, list[Any]]:
+        """The statement (shared style) and parameters of iter_sightings."""
+        w = self._sightings_where(since=since, until=until)
+        return (f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} "
+                f"ORDER BY {self._order()}"), w.params
+
     # --- row -> record --------------------------------------------------------------------
 
     def _reader(self, r: Sequence[Any]) -> Reader:
@@ -481,11 +488,16 @@ class SqlStorage(Storage, Generic[C]):
 
     # --- alerts -------------------------------------------------------------------------------
 
-    def _insert_dead_letters(self, conn: C, dead_letters: Sequence[DeadLetter]) -> None:
-        """The dead letters of a write_batch, in its transaction."""
-        self._executemany(conn, _DEAD_LETTER, [
-            (d.topic, d.payload, d.reason, d.detail, self._to_time(d.received_at))
-            for d in dead_letters])
+    def _write_batch_rest(self, conn: C, dead_letters: Sequence[DeadLetter],
+                          alerts: Sequence[Alert]) -> None:
+        """The dead letters and alerts of a write_batch, in its transaction (its sightings
+        are the backend's own, tuned, part)."""
+        if dead_letters:
+            self._executemany(conn, _DEAD_LETTER, [
+                (d.topic, d.payload, d.reason, d.detail, self._to_time(d.received_at))
+                for d in dead_letters])
+        if alerts:
+            self._upsert_alerts(conn, alerts)
 
     def _upsert_alerts(self, conn: C, alerts: Sequence[Alert]) -> None:
         rows, links = [], []

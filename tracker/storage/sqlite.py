@@ -30,7 +30,7 @@ from tracker.storage.base import (
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
 from tracker.storage.retention import log_mode
-from tracker.storage.sql_common import SELECT_SIGHTING_COLS, SIGHTING_COLS, SqlStorage
+from tracker.storage.sql_common import SIGHTING_COLS, SqlStorage
 
 __all__ = ["SqliteStorage"]
 
@@ -333,22 +333,18 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         with self._write() as conn:
             if rows:
                 conn.executemany(_UPSERT, rows)
-            if dead_letters:
-                self._insert_dead_letters(conn, dead_letters)
-            if alerts:
-                self._upsert_alerts(conn, alerts)
+            self._write_batch_rest(conn, dead_letters, alerts)
 
     # --- sightings queries ----------------------------------------------------------------
 
     def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
                        batch_size: int = 10_000) -> Iterator[Sighting]:
-        w = self._sightings_where(since=since, until=until)
-        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} ORDER BY {self._order()}"
+        sql, params = self._iter_sql(since=since, until=until)
         # Its own connection, so a long scan neither holds the writer's lock nor shares a
         # cursor with this thread's other queries.
         conn = self._conn if self._memory else self._connect()
         try:
-            cur = conn.execute(sql, w.params)
+            cur = conn.execute(sql, params)
             while True:
                 rows = cur.fetchmany(batch_size)
                 if not rows:

@@ -44,7 +44,7 @@ from tracker.storage.retention import (
     RetentionMode,
     log_mode,
 )
-from tracker.storage.sql_common import SELECT_SIGHTING_COLS, SIGHTING_COLS, SqlStorage
+from tracker.storage.sql_common import SIGHTING_COLS, SqlStorage
 
 __all__ = ["STAGE_TYPES", "TimescaleStorage", "copy_row"]
 
@@ -295,21 +295,17 @@ class TimescaleStorage(SqlStorage[Conn]):
                         for s in batch:
                             cp.write_row(copy_row(s))
                     cur.execute(_MERGE, prepare=True)
-            if dead_letters:
-                self._insert_dead_letters(conn, dead_letters)
-            if alerts:
-                self._upsert_alerts(conn, alerts)
+            self._write_batch_rest(conn, dead_letters, alerts)
 
     # --- sightings queries ----------------------------------------------------------------
 
     def iter_sightings(self, *, since: datetime | None = None, until: datetime | None = None,
                        batch_size: int = 10_000) -> Iterator[Sighting]:
-        w = self._sightings_where(since=since, until=until)
-        sql = f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} ORDER BY {self._order()}"
+        sql, params = self._iter_sql(since=since, until=until)
         # A server-side cursor: rows arrive batch_size at a time, never all in memory.
         with self._tx() as conn, conn.cursor(name="pak_iter_sightings") as cur:
             cur.itersize = batch_size
-            cur.execute(_format_style(sql), w.params)
+            cur.execute(_format_style(sql), params)
             for r in cur:
                 yield _sighting(r)
 
