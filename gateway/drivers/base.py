@@ -32,6 +32,7 @@ from pak.types import TagRead
 __all__ = [
     "DecodeStats",
     "Driver",
+    "EncodesRaw",
     "Frame",
     "Framer",
     "Rejected",
@@ -48,6 +49,26 @@ class Frame(Protocol):
 
     @property
     def raw(self) -> bytes: ...
+
+
+class EncodesRaw:
+    """Mixin for a frozen, slotted frame dataclass with a ``raw: bytes = b""`` field and an
+    ``encode()``: parsed from bytes, ``raw`` is kept as received; built from values (``raw``
+    left empty), ``raw`` is filled with ``encode()``, which also checks the values fit the wire.
+
+    Empty ``__slots__`` so the dataclass's instances stay slot-only (no ``__dict__``).
+    """
+
+    __slots__ = ()
+
+    raw: bytes
+
+    def __post_init__(self) -> None:
+        if not self.raw:
+            object.__setattr__(self, "raw", self.encode())
+
+    def encode(self) -> bytes:
+        raise NotImplementedError
 
 
 @dataclass(frozen=True, slots=True)

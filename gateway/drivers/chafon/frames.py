@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar, NamedTuple
 
+from gateway.drivers.base import EncodesRaw
 from gateway.drivers.chafon.crc import crc16_mcrf4xx
 from pak.errors import PakError
 
@@ -112,7 +113,7 @@ def _frame(address: int, cmd: int, payload: bytes) -> bytes:
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class Command(EncodesRaw):
     """Host to reader::
 
         Len | Adr | Cmd | Data... | CRC-LSB | CRC-MSB        Len = len(Data) + 4
@@ -127,16 +128,12 @@ class Command:
 
     kind: ClassVar[str] = "command"
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     def encode(self) -> bytes:
         return _frame(self.address, self.cmd, self.data)
 
 
 @dataclass(frozen=True, slots=True)
-class Reply:
+class Reply(EncodesRaw):
     """A reply this driver keeps raw (a known reCmd it does not decode, or an error status)::
 
         Len | Adr | reCmd | Status | Data... | CRC-LSB | CRC-MSB     Len = len(Data) + 5
@@ -149,10 +146,6 @@ class Reply:
     raw: bytes = b""
 
     kind: ClassVar[str] = "reply"
-
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
 
     def encode(self) -> bytes:
         _check_byte("status", self.status)
@@ -167,7 +160,7 @@ class InventoryTag(NamedTuple):
 
 
 @dataclass(frozen=True, slots=True)
-class InventoryReply:
+class InventoryReply(EncodesRaw):
     """The reply to an inventory (reCmd 0x01), one frame of a round. Two layouts, which the
     bytes cannot tell apart (the 288's antenna byte sits where the 18's count does), so the
     model is a setting::
@@ -187,10 +180,6 @@ class InventoryReply:
     raw: bytes = b""
 
     kind: ClassVar[str] = "inventory"
-
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
 
     @property
     def model(self) -> str:
@@ -230,7 +219,7 @@ READER_INFO_FIELDS = ("reader_type", "tr_type", "dmaxfre", "dminfre", "power", "
 
 
 @dataclass(frozen=True, slots=True)
-class ReaderInfoReply:
+class ReaderInfoReply(EncodesRaw):
     """Reply to "get reader information" (reCmd 0x21, status 0x00)::
 
         Len | Adr | 21 | 00 | Version(2: major, minor) | Type | Tr_Type | dmaxfre | dminfre
@@ -247,10 +236,6 @@ class ReaderInfoReply:
     raw: bytes = b""
 
     kind: ClassVar[str] = "reader_info"
-
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
 
     def encode(self) -> bytes:
         _check_byte("status", self.status)

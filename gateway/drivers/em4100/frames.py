@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
+from gateway.drivers.base import EncodesRaw
 from pak.errors import PakError
 
 __all__ = ["CRLF", "ETX", "FRAME_LEN", "FRAME_LEN_CRLF", "STX", "EM4100Frame", "EM4100FrameError",
@@ -38,7 +39,7 @@ def xor_checksum(data: bytes) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class EM4100Frame:
+class EM4100Frame(EncodesRaw):
     """One card report. ``tag_id``: 10 upper-case hex digits; ``crlf``: whether CR LF comes
     before the ETX; ``raw``: the bytes as received (a reader sending lower-case hex differs
     from :meth:`encode` there only)."""
@@ -48,10 +49,6 @@ class EM4100Frame:
     raw: bytes = b""
 
     kind: ClassVar[str] = "tag"
-
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
 
     @property
     def data(self) -> bytes:

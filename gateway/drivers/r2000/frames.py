@@ -27,6 +27,7 @@ import struct
 from dataclasses import dataclass
 from typing import ClassVar
 
+from gateway.drivers.base import EncodesRaw
 from gateway.drivers.r2000.codes import (
     CMD_FAST_SWITCH_INVENTORY,
     CMD_GET_FIRMWARE_VERSION,
@@ -175,7 +176,7 @@ def pc_for_epc(epc: bytes) -> int:
 
 
 @dataclass(frozen=True, slots=True)
-class Command:
+class Command(EncodesRaw):
     """A host command (host to reader)::
 
         A0 | Len | Address | Cmd | Data... | Check
@@ -190,10 +191,6 @@ class Command:
     raw: bytes = b""
 
     kind: ClassVar[str] = "command"
-
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
 
     def encode(self) -> bytes:
         return frame_bytes(self.address, self.cmd, self.data)
@@ -303,7 +300,7 @@ def trusted_tag_frame(raw: bytes) -> TagFrame:
 
 
 @dataclass(frozen=True, slots=True)
-class InventorySummary:
+class InventorySummary(EncodesRaw):
     """The end of a 0x89 (or 0x8B) round: the reader stops until it gets the next command.
     Two shapes, both accepted::
 
@@ -322,10 +319,6 @@ class InventorySummary:
 
     kind: ClassVar[str] = "inventory_summary"
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     def encode(self) -> bytes:
         if self.cmd not in TAG_CMDS or self.cmd == CMD_FAST_SWITCH_INVENTORY:
             raise R2000FrameError(f"command 0x{self.cmd:02X} has no such summary")
@@ -336,7 +329,7 @@ class InventorySummary:
 
 
 @dataclass(frozen=True, slots=True)
-class FastSwitchSummary:
+class FastSwitchSummary(EncodesRaw):
     """The end of a 0x8A (fast antenna switch) round::
 
         A0 | 0B | Address | 8A | TotalRead(4) | CommandDuration(4, ms) | Check
@@ -350,17 +343,13 @@ class FastSwitchSummary:
     kind: ClassVar[str] = "fast_switch_summary"
     cmd: ClassVar[int] = CMD_FAST_SWITCH_INVENTORY
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     def encode(self) -> bytes:
         data = _uint(self.total_read, 4, "TotalRead") + _uint(self.duration_ms, 4, "duration")
         return frame_bytes(self.address, self.cmd, data)
 
 
 @dataclass(frozen=True, slots=True)
-class AntennaMissing:
+class AntennaMissing(EncodesRaw):
     """During a 0x8A round, an antenna the round should use is not connected (the antenna
     detector is on); the round goes on with the next antenna::
 
@@ -374,10 +363,6 @@ class AntennaMissing:
 
     kind: ClassVar[str] = "antenna_missing"
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     def encode(self) -> bytes:
         if self.cmd not in TAG_CMDS:
             raise R2000FrameError(f"command 0x{self.cmd:02X} reports no missing antenna")
@@ -387,7 +372,7 @@ class AntennaMissing:
 
 
 @dataclass(frozen=True, slots=True)
-class StatusReply:
+class StatusReply(EncodesRaw):
     """A command's one-byte result, what the manual calls its Error_Code::
 
         A0 | 04 | Address | Cmd | Code | Check
@@ -404,10 +389,6 @@ class StatusReply:
 
     kind: ClassVar[str] = "status"
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     @property
     def ok(self) -> bool:
         return self.code == SUCCESS
@@ -422,7 +403,7 @@ class StatusReply:
 
 
 @dataclass(frozen=True, slots=True)
-class FirmwareReply:
+class FirmwareReply(EncodesRaw):
     """Reply to "get firmware version" (0x72), the gateway's watchdog ping::
 
         A0 | 05 | Address | 72 | Major | Minor | Check
@@ -436,10 +417,6 @@ class FirmwareReply:
     kind: ClassVar[str] = "firmware"
     cmd: ClassVar[int] = CMD_GET_FIRMWARE_VERSION
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     @property
     def version(self) -> str:
         return f"{self.major}.{self.minor}"
@@ -451,7 +428,7 @@ class FirmwareReply:
 
 
 @dataclass(frozen=True, slots=True)
-class WorkAntennaReply:
+class WorkAntennaReply(EncodesRaw):
     """Reply to "get work antenna" (0x75)::
 
         A0 | 04 | Address | 75 | AntID (0-based) | Check
@@ -464,10 +441,6 @@ class WorkAntennaReply:
     kind: ClassVar[str] = "work_antenna"
     cmd: ClassVar[int] = CMD_GET_WORK_ANTENNA
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     def encode(self) -> bytes:
         if not 0 <= self.antenna_id < SUCCESS:
             raise R2000FrameError(f"antenna id {self.antenna_id}: 0-15 (higher bytes are "
@@ -476,7 +449,7 @@ class WorkAntennaReply:
 
 
 @dataclass(frozen=True, slots=True)
-class OutputPowerReply:
+class OutputPowerReply(EncodesRaw):
     """Reply to "get output power" (0x77), in dBm: one value (V2.2), or one per antenna port
     on V3 firmware with 4 or 8 ports::
 
@@ -492,10 +465,6 @@ class OutputPowerReply:
     kind: ClassVar[str] = "output_power"
     cmd: ClassVar[int] = CMD_GET_OUTPUT_POWER
 
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
-
     def encode(self) -> bytes:
         if len(self.powers) not in (1, 4, 8):
             raise R2000FrameError(f"{len(self.powers)} power values: 1, 4 or 8")
@@ -505,7 +474,7 @@ class OutputPowerReply:
 
 
 @dataclass(frozen=True, slots=True)
-class RawFrame:
+class RawFrame(EncodesRaw):
     """A valid frame this driver does not decode further: a known command's other replies, or
     a command code the manual does not list (newer firmware). Kept whole and counted::
 
@@ -518,10 +487,6 @@ class RawFrame:
     raw: bytes = b""
 
     kind: ClassVar[str] = "raw"
-
-    def __post_init__(self) -> None:
-        if not self.raw:
-            object.__setattr__(self, "raw", self.encode())
 
     @property
     def cmd_name(self) -> str | None:
