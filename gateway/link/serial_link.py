@@ -49,7 +49,7 @@ import serial
 from gateway.drivers.base import Driver, Frame, Rejected, StreamDecoder
 from gateway.link import ReadSink
 from gateway.link.backoff import Backoff
-from gateway.link.stats import DecodeTotals
+from gateway.link.stats import DecodeTotals, ErrorsOnce, link_status
 from pak.errors import ConfigError
 from pak.logs import event
 from pak.timefmt import utcnow
@@ -141,7 +141,7 @@ class SerialLink:
         self._incident: str | None = None
         self._incident_since = 0.0
         self._ever_up = False
-        self._logged_errors: set[str] = set()
+        self._errors_logged = ErrorsOnce(log, "link")
 
     # -- public ---------------------------------------------------------------------------
 
@@ -166,25 +166,19 @@ class SerialLink:
 
     def status(self) -> dict[str, Any]:
         state, since = self._state
-        out: dict[str, Any] = {
-            "state": state,
-            "url": self.url,
-            "since": since,
-            "reconnects": max(0, self._connects - 1),
-            "reads": self._reads,
-            "echoes": self._echoes,
-        }
-        out.update(self._totals.status_fields())
-        out.update({
-            "reader_id": self.reader_id,
-            "device": self._device,
-            "last_error": self._last_error,
-            "open_failures": self._open_failures,
-            "pings": self._pings,
-            "rearms": self._rearms,
-            "errors": {"sink": self._sink_errors, "driver": self._driver_errors},
-        })
-        return out
+        return link_status(
+            state=state, since=since, url=self.url, reconnects=max(0, self._connects - 1),
+            reads=self._reads, echoes=self._echoes, totals=self._totals,
+            extra={
+                "reader_id": self.reader_id,
+                "device": self._device,
+                "last_error": self._last_error,
+                "open_failures": self._open_failures,
+                "pings": self._pings,
+                "rearms": self._rearms,
+            },
+            sink_errors=self._sink_errors, driver_errors=self._driver_errors,
+        )
 
     # -- one connection ---------------------------------------------------------------------
 
@@ -255,12 +249,7 @@ class SerialLink:
             self._incident = None
 
     def _error_once(self, kind: str, exc: BaseException) -> None:
-        key = f"{kind}:{type(exc).__name__}"
-        level = logging.DEBUG if key in self._logged_errors else logging.ERROR
-        self._logged_errors.add(key)
-        if log.isEnabledFor(level):
-            log.log(level, f"link_{kind}_error", exc_info=exc,
-                    extra={"fields": {"url": self.url, "reader_id": self.reader_id}})
+        self._errors_logged.log(kind, exc, url=self.url, reader_id=self.reader_id)
 
 
 class _Session:

@@ -35,7 +35,7 @@ from typing import Any, Literal
 
 from gateway.drivers.base import Driver, Frame, Rejected, StreamDecoder
 from gateway.link import ReadSink
-from gateway.link.stats import DecodeTotals
+from gateway.link.stats import DecodeTotals, ErrorsOnce, link_status
 from pak.errors import ConfigError
 from pak.logs import event
 from pak.timefmt import utcnow
@@ -137,7 +137,7 @@ class StationServer:
         self._echoes = 0
         self._sink_errors = 0
         self._driver_errors = 0
-        self._logged_errors: set[str] = set()
+        self._errors_logged = ErrorsOnce(log, "station")
         self._closed = False
 
     @property
@@ -182,25 +182,19 @@ class StationServer:
     def status(self) -> dict[str, Any]:
         state, since = self._state
         stations, connections = self._view
-        out: dict[str, Any] = {
-            "state": state,
-            "url": self.url,
-            "since": since,
-            "reconnects": self._reconnects,
-            "reads": self._reads,
-            "echoes": self._echoes,
-        }
-        out.update(self._totals.status_fields())
-        out.update({
-            "stations": list(stations),
-            "connections": connections,
-            "accepted": self._accepted,
-            "refused": self._refused,
-            "idle_closed": self._idle_closed,
-            "advertise": self._advertise_text(),
-            "errors": {"sink": self._sink_errors, "driver": self._driver_errors},
-        })
-        return out
+        return link_status(
+            state=state, since=since, url=self.url, reconnects=self._reconnects,
+            reads=self._reads, echoes=self._echoes, totals=self._totals,
+            extra={
+                "stations": list(stations),
+                "connections": connections,
+                "accepted": self._accepted,
+                "refused": self._refused,
+                "idle_closed": self._idle_closed,
+                "advertise": self._advertise_text(),
+            },
+            sink_errors=self._sink_errors, driver_errors=self._driver_errors,
+        )
 
     # -- connections ------------------------------------------------------------------------
 
@@ -428,9 +422,4 @@ class StationServer:
         self._view = (stations, len(conns))
 
     def _error_once(self, kind: str, exc: BaseException) -> None:
-        key = f"{kind}:{type(exc).__name__}"
-        level = logging.DEBUG if key in self._logged_errors else logging.ERROR
-        self._logged_errors.add(key)
-        if log.isEnabledFor(level):
-            log.log(level, f"station_{kind}_error", exc_info=exc,
-                    extra={"fields": {"url": self.url}})
+        self._errors_logged.log(kind, exc, url=self.url)

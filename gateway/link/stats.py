@@ -4,15 +4,22 @@ A link makes a new :class:`~gateway.drivers.base.StreamDecoder` per connection (
 port must not inherit half a frame from the old one), yet health reports cumulative counters.
 :class:`DecodeTotals` keeps the sum of finished decoders plus the live ones, behind one lock:
 the link thread feeds bytes while the runtime's health thread takes snapshots.
+
+Both links (serial and station server) also build their ``status()`` around the same counters
+(:func:`link_status`) and log driver and sink exceptions the same way (:class:`ErrorsOnce`).
 """
 
 from __future__ import annotations
 
+import logging
 import threading
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
 
 from gateway.drivers.base import DecodeItem, DecodeStats, Rejected, StreamDecoder
 
-__all__ = ["DecodeTotals", "add_stats"]
+__all__ = ["DecodeTotals", "ErrorsOnce", "add_stats", "link_status"]
 
 
 def add_stats(into: DecodeStats, other: DecodeStats) -> None:
@@ -78,3 +85,42 @@ class DecodeTotals:
             "bytes_in": s.bytes_in,
             "frames": dict(sorted(s.frames.items())),
         }
+
+
+def link_status(*, state: str, since: datetime, url: str, reconnects: int, reads: int,
+                echoes: int, totals: DecodeTotals, extra: Mapping[str, object],
+                sink_errors: int, driver_errors: int) -> dict[str, Any]:
+    """A link's ``status()``: the fields every link reports, its decode totals, then its own
+    ``extra`` fields, and last the error counters (the key order is what health shows)."""
+    out: dict[str, Any] = {
+        "state": state,
+        "url": url,
+        "since": since,
+        "reconnects": reconnects,
+        "reads": reads,
+        "echoes": echoes,
+    }
+    out.update(totals.status_fields())
+    out.update(extra)
+    out["errors"] = {"sink": sink_errors, "driver": driver_errors}
+    return out
+
+
+class ErrorsOnce:
+    """Logs a link's driver and sink exceptions: with the traceback at ERROR the first time a
+    (kind, exception type) shows up, at DEBUG after, so a reader whose every frame trips the
+    same bug cannot flood the log. Events are named ``{prefix}_{kind}_error``."""
+
+    def __init__(self, logger: logging.Logger, prefix: str) -> None:
+        self._log = logger
+        self._prefix = prefix
+        self._seen: set[str] = set()
+
+    def log(self, kind: str, exc: BaseException, **fields: object) -> None:
+        key = f"{kind}:{type(exc).__name__}"
+        level = logging.DEBUG if key in self._seen else logging.ERROR
+        self._seen.add(key)
+        if self._log.isEnabledFor(level):
+            # stacklevel 2: the record names the link method that called, as before the merge
+            self._log.log(level, f"{self._prefix}_{kind}_error", exc_info=exc,
+                          extra={"fields": fields}, stacklevel=2)
