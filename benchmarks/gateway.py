@@ -28,9 +28,7 @@ import contextlib
 import os
 import shutil
 import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import threading
 import time
@@ -47,29 +45,14 @@ from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
+from benchmarks.harness import PAK, BenchError, free_port, stop_process, wait_port
 from pak.timefmt import parse_time, utcnow
 from pak.wire import Topics, compact_ranges, encode_receipts
 
 __all__ = ["run"]
 
-PAK = [sys.executable, "-m", "pak.cli"]
 GATEWAY_ID = "gw-bench"
 ROOT = "bench/v1"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on port {port}")
 
 
 class Broker:
@@ -77,7 +60,7 @@ class Broker:
 
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
         (workdir / "mosquitto.conf").write_text("\n".join([
             f"listener {self.port} 127.0.0.1", "allow_anonymous true",
@@ -96,8 +79,8 @@ class Broker:
         self.proc = subprocess.Popen(["mosquitto", "-c", str(self.workdir / "mosquitto.conf")],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:
-            _wait_port(self.port, 60.0)
-        except TimeoutError:
+            wait_port(self.port, 60.0)
+        except BenchError:
             log = self.workdir / "mosquitto.log"
             tail = log.read_text(errors="replace")[-1500:] if log.exists() else ""
             raise RuntimeError(f"mosquitto did not start (exit {self.proc.poll()}): {tail}") \
@@ -221,13 +204,7 @@ def _proc(cmd: Sequence[str], log: Path, **kw: Any) -> Iterator[subprocess.Popen
     try:
         yield p
     finally:
-        if p.poll() is None:
-            p.send_signal(signal.SIGTERM)
-            try:
-                p.wait(15)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait(5)
+        stop_process(p, 15)
 
 
 def _parse(argv: Sequence[str]) -> argparse.Namespace:

@@ -20,11 +20,12 @@ import time
 import uuid
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 from pak.errors import PakError
 
-__all__ = ["BenchError", "Procs", "free_port", "private_mosquitto", "scratch_postgres"]
+__all__ = ["PAK", "REPO", "BenchError", "Procs", "free_port", "private_mosquitto",
+           "scratch_postgres", "stop_process", "wait_port"]
 
 REPO = Path(__file__).resolve().parent.parent
 PAK = [sys.executable, "-m", "pak.cli"]
@@ -40,7 +41,8 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _wait_port(port: int, timeout: float) -> None:
+def wait_port(port: int, timeout: float = 15.0) -> None:
+    """Return once something accepts connections on 127.0.0.1:``port``."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
@@ -74,7 +76,7 @@ def private_mosquitto(workdir: Path, overrides: Sequence[str] = ()) -> Iterator[
     proc = subprocess.Popen([exe, "-c", str(conf)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
-        _wait_port(port, 10)
+        wait_port(port, 10)
         yield f"mqtt://127.0.0.1:{port}"
     finally:
         proc.terminate()
@@ -150,24 +152,26 @@ class Procs:
     def stop(self, name: str, timeout: float = 15.0) -> int | None:
         for n, proc, _ in self._procs:
             if n == name:
-                return _stop(proc, timeout)
+                return stop_process(proc, timeout)
         return None
 
     def stop_all(self) -> None:
         for _, proc, log in reversed(self._procs):
-            _stop(proc, 15.0)
+            stop_process(proc, 15.0)
             log.close()
         self._procs.clear()
 
 
-def _stop(proc: subprocess.Popen[bytes], timeout: float) -> int | None:
+def stop_process(proc: subprocess.Popen[Any], timeout: float = 15.0,
+                 kill_wait: float = 5.0) -> int | None:
+    """SIGTERM, ``timeout`` s to exit, then SIGKILL; the exit code."""
     if proc.poll() is None:
         proc.send_signal(signal.SIGTERM)
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
-            proc.wait(5)
+            proc.wait(kill_wait)
     return proc.returncode
 
 

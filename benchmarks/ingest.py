@@ -39,15 +39,11 @@ import contextlib
 import os
 import random
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import tempfile
 import time
 import urllib.request
-import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -55,32 +51,16 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from benchmarks.harness import PAK, REPO, free_port, scratch_postgres, stop_process, wait_port
 from pak.types import Sighting
 from pak.wire import Topics, encode_sightings
 
 __all__ = ["make_traffic", "run"]
 
-PAK = [sys.executable, "-m", "pak.cli"]
-REPO = Path(__file__).resolve().parent.parent
 ROOT = "bench/v1"
 SHARED_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
 GOAL_RATIO = 0.5
 GOAL_RATE = 50_000
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _wait_port(port: int, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
-            return
-        time.sleep(0.05)
-    raise TimeoutError(f"nothing listens on 127.0.0.1:{port}")
 
 
 # --- traffic ------------------------------------------------------------------------------------
@@ -128,7 +108,7 @@ class Broker:
 
     def __init__(self, work: Path) -> None:
         self.work = work
-        self.port = _free_port()
+        self.port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -141,7 +121,7 @@ class Broker:
                                    f"log_dest file {self.work}/mosquitto.log", *keep, ""]))
         self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
-        _wait_port(self.port)
+        wait_port(self.port)
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -149,26 +129,12 @@ class Broker:
             self.proc.wait(10)
 
 
-@contextlib.contextmanager
-def scratch_pg(base: str) -> Iterator[str]:
-    import psycopg
-
-    name = f"pak_bench_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(base, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield base.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(base, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 class Tracker:
     """``pak tracker`` as a subprocess, watched through its /metrics."""
 
     def __init__(self, work: Path, mqtt_url: str, db: str, extra: Sequence[str],
                  index: int = 0) -> None:
-        self.metrics_port = _free_port()
+        self.metrics_port = free_port()
         self.log = work / f"tracker-{index}.log"
         self.cmd = [*PAK, "tracker", "--mqtt", mqtt_url, "--db", db, "--topic-root", ROOT,
                     "--client-id", f"bench-tracker-{index}",
@@ -201,13 +167,8 @@ class Tracker:
         return total
 
     def stop(self) -> None:
-        if self.proc and self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(60)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(10)
+        if self.proc:
+            stop_process(self.proc, 60, kill_wait=10)
 
 
 def _publish_all(port: int, messages: Sequence[tuple[str, bytes]]) -> float:
@@ -353,13 +314,13 @@ def run(argv: Sequence[str]) -> dict[str, Any]:
         if not args.skip_raw:
             from benchmarks.storage_copy import raw_copy_rate
 
-            with scratch_pg(args.pg) as db:
+            with scratch_postgres(args.pg) as db:
                 raw = raw_copy_rate(db, sightings)
             result["raw_copy_rows_per_s"] = round(float(
                 raw["rows_per_s"] if isinstance(raw, dict) else raw))
         for mode in modes:
             for suffix, extra in variants:
-                with scratch_pg(args.pg) as db:
+                with scratch_postgres(args.pg) as db:
                     r = _pipeline(db, messages, args.n, records, mode, work,
                                   [*extra, *args.tracker_arg], args.trackers)
                 result[f"pipeline_timescale_{mode}{suffix}"] = r
