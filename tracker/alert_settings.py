@@ -8,18 +8,12 @@ tracker's settings class derives from it, so each field is also a ``pak tracker`
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
+from pak.checks import at_least as _at_least
 from pak.settings import setting
 
 __all__ = ["AlertSettings"]
-
-
-def _at_least(lo: float) -> Callable[[float], str | None]:
-    def check(v: float) -> str | None:
-        return None if v >= lo else f"must be at least {lo:g}"
-    return check
 
 
 def _ratio(v: float) -> str | None:
