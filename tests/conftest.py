@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
 from tests import services
+from tests.support.memstore import MemoryStorage
+from tests.support.stores import Store
 
 settings.register_profile("ci", max_examples=200, deadline=None,
                           suppress_health_check=[HealthCheck.too_slow])
@@ -44,3 +47,22 @@ def pg_url() -> Iterator[str]:
 def private_pg() -> Iterator[services.PrivatePostgres]:
     with services.private_postgres() as pg:
         yield pg
+
+
+@pytest.fixture(params=["memory", "sqlite",
+                        pytest.param("timescale", marks=pytest.mark.timescale)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    if request.param == "memory":
+        mem = MemoryStorage()
+        yield Store(mem.as_storage(), mem)
+        return
+    from tracker.storage import open_storage
+
+    url = (f"sqlite://{tmp_path}/pak.db" if request.param == "sqlite"
+           else request.getfixturevalue("pg_url"))
+    storage = open_storage(url)
+    storage.migrate()
+    try:
+        yield Store(storage)
+    finally:
+        storage.close()

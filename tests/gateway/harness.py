@@ -26,7 +26,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from pak.timefmt import utcnow
 from pak.wire import Topics, compact_ranges, encode_receipts
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 
 PAK = [sys.executable, "-m", "pak.cli"]
 REPO = Path(__file__).resolve().parents[2]

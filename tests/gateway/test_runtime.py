@@ -25,7 +25,7 @@ from pak.timefmt import parse_time, utcnow
 from pak.types import TagRead
 from tests import services
 from tests.gateway.harness import Centre, spool_rows, wait_for
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 
 pytestmark = [pytest.mark.mosquitto]
 

@@ -20,7 +20,7 @@ import pytest
 from gateway.spool import DB_NAME, RESERVATION_NAME, Spool
 from pak.types import Sighting
 from pak.wire import Receipt
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
 

@@ -15,7 +15,7 @@ import pytest
 from ingest.batcher import Batch, Batcher, Item
 from ingest.metrics import IngestMetrics
 from pak.types import Sighting
-from tests.ingest.memstore import MemoryStorage
+from tests.support.memstore import MemoryStorage
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 

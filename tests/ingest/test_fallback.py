@@ -19,8 +19,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 from ingest.pipeline import Ingest, IngestOptions
 from pak.wire import Topics, parse_receipts
 from tests import services
-from tests.ingest.memstore import MemoryStorage
-from tests.ingest.streams import expected_rows, stream
+from tests.support.memstore import MemoryStorage
+from tests.support.streams import expected_rows, stream
 
 
 @pytest.fixture

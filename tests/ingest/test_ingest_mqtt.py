@@ -15,11 +15,11 @@ import pytest
 from ingest.pipeline import Ingest, IngestOptions
 from pak.wire import Topics
 from tests import services
-from tests.ingest.memstore import MemoryStorage
-from tests.ingest.publisher import RepublishingPublisher
-from tests.ingest.stores import Store
-from tests.ingest.streams import expected_rows, stream
 from tests.ingest.test_messages import HOSTILE
+from tests.support.memstore import MemoryStorage
+from tests.support.publisher import RepublishingPublisher
+from tests.support.stores import Store
+from tests.support.streams import expected_rows, stream
 
 pytestmark = pytest.mark.mosquitto
 

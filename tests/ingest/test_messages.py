@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from ingest.consumer import Ack
 from ingest.pipeline import DEAD_LETTER_KEEP, Ingest, IngestOptions
 from pak.types import Sighting
-from tests.ingest.memstore import MemoryStorage
+from tests.support.memstore import MemoryStorage
 from tracker.storage.base import Alert
 
 NOW = datetime(2026, 11, 28, 6, 15, 0, 125000, tzinfo=UTC)

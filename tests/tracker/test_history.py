@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from pak.types import SightingId
-from tests.tracker.alert_fixtures import at, sighting
+from tests.tracker.alerts.alert_fixtures import at, sighting
 from tracker.history import reader_counts, tag_histories
 from tracker.storage import Storage, open_storage
 

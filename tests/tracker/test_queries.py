@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from pak.errors import ConfigError
-from tests.tracker.alert_fixtures import T0, at, make_storage, sighting
+from tests.tracker.alerts.alert_fixtures import T0, at, make_storage, sighting
 from tracker.audit import os_user
 from tracker.queries import companion_json, passed_here, seen_together, trail
 from tracker.storage import Storage

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pak.timefmt import format_time
-from tests.tracker.alert_fixtures import T0, at
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
+from tests.tracker.alerts.alert_fixtures import T0, at
 from tracker.audit import os_user
 from tracker.storage import Storage, open_storage
 from tracker.watchlist import (

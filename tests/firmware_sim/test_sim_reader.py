@@ -29,7 +29,14 @@ from gateway.drivers import Rejected, make_driver
 from gateway.drivers.mr7901.protocol import MR7901Driver
 from pak.errors import ConfigError
 from pak.types import TagRead
-from tests.simreader import ground_truth, open_port, play_gateway, read_line, sim_reader, stop
+from tests.support.simreader import (
+    ground_truth,
+    open_port,
+    play_gateway,
+    read_line,
+    sim_reader,
+    stop,
+)
 
 # Drivers whose device runs on a pty. An MR7901 station dials TCP (its test is below); on a pty
 # it only writes its data reports, which is how captures of it are made.

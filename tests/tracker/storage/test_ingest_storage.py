@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 
 from ingest.batcher import Batch, Batcher, Item
 from pak.types import Sighting
-from tests.ingest.stores import Store
+from tests.support.stores import Store
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 

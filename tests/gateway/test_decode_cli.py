@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from gateway.decode_cli import main
 from gateway.hexinput import HexError, looks_binary, parse_hex
-from tests.simreader import PAK, ground_truth, play_gateway, sim_reader
+from tests.support.simreader import PAK, ground_truth, play_gateway, sim_reader
 
 # The EM4100 example of the protocols README: STX, "62E3086CED", checksum "08", ETX.
 # 62^E3^08^6C^ED = 08, so it is a valid frame; id 62E3086CED (version byte included).

@@ -10,7 +10,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pak.types import SightingId
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 from tracker.alert_ids import (
     ALERT_KINDS,
     MAX_ALERT_ID,

@@ -24,7 +24,7 @@ from pak.wire import (
     parse_receipts,
     parse_sightings,
 )
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 
 T0 = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from pak.types import Sighting, SightingId
-from tests.ingest.memstore import MemoryStorage
+from tests.support.memstore import MemoryStorage
 from tracker.storage.base import DeadLetter, Storage
 
 

@@ -14,7 +14,7 @@ from firmware_sim.city import City
 from firmware_sim.city_publisher import CityPublisher
 from pak.timefmt import utcnow
 from pak.wire import parse_sightings
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 
 
 def test_city_traffic_arrives_whole(mqtt_url: str, topic_root: str) -> None:

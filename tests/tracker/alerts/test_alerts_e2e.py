@@ -24,8 +24,8 @@ from pak.timefmt import utcnow
 from pak.types import Sighting
 from pak.wire import Topics, encode_sightings
 from tests import services
-from tests.ingest.procs import tracker
-from tests.wire_schema import validate
+from tests.support.procs import tracker
+from tests.support.wire_schema import validate
 from tracker.storage import Reader, open_storage
 from tracker.watchlist_cli import main as watchlist_main
 

@@ -33,7 +33,7 @@ from gateway.drivers.mr7901.frames import (
 from gateway.drivers.mr7901.params import AntennaInfo, UserConfig
 from gateway.drivers.mr7901.timefield import decode_time, encode_time
 from gateway.drivers.mr7901.tlv import RawTlv, TagRecord, parse_tlvs
-from tests.drivers import mr7901_manual as manual
+from tests.gateway.drivers import mr7901_manual as manual
 
 ID = manual.DEVICE_ID
 

@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from pak.types import Sighting
-from tests.wire_schema import validate
+from tests.support.wire_schema import validate
 from tracker.alert_settings import AlertSettings
 from tracker.alerts import AlertEngine
 from tracker.storage import Reader, Storage, Vehicle, open_storage

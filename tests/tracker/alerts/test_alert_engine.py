@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from pak.timefmt import format_time
-from tests.tracker.alert_fixtures import (
+from tests.tracker.alerts.alert_fixtures import (
     STOLEN,
     T0,
     Published,

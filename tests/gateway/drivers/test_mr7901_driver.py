@@ -26,8 +26,8 @@ from gateway.drivers.mr7901.protocol import MR7901Driver
 from gateway.drivers.mr7901.tlv import TagRecord
 from pak.errors import ConfigError
 from pak.types import TagRead
-from tests.drivers import mr7901_manual as manual
-from tests.drivers.test_mr7901_frames import messages
+from tests.gateway.drivers import mr7901_manual as manual
+from tests.gateway.drivers.test_mr7901_frames import messages
 
 ID = manual.DEVICE_ID
 BEIJING = timezone(timedelta(hours=8))

@@ -20,7 +20,7 @@ from pak.broker_url import BrokerUrl
 from pak.errors import WireError
 from pak.types import Sighting
 from pak.wire import Receipt, Topics, encode_sightings, parse_receipts
-from tests.ingest.streams import Message
+from tests.support.streams import Message
 
 Key = tuple[str, str, int, str]  # gateway, spool, seq, state
 

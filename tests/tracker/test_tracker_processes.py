@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from tests import services
-from tests.ingest.procs import TrackerProcess, tracker
-from tests.ingest.publisher import RepublishingPublisher
-from tests.ingest.stores import Store
-from tests.ingest.streams import Message, expected_rows, stream
+from tests.support.procs import TrackerProcess, tracker
+from tests.support.publisher import RepublishingPublisher
+from tests.support.stores import Store
+from tests.support.streams import Message, expected_rows, stream
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 

@@ -22,8 +22,8 @@ from gateway.drivers.mr7901.frames import (
     decode_packet,
     pack_packet,
 )
-from tests.drivers import mr7901_manual as manual
-from tests.drivers.test_mr7901_frames import messages
+from tests.gateway.drivers import mr7901_manual as manual
+from tests.gateway.drivers.test_mr7901_frames import messages
 
 PACKETS = [p for _, p in manual.ALL]
 STREAM = b"".join(PACKETS)
