@@ -98,7 +98,8 @@ class Client:
     _cond = threading.Condition()
 
     def __init__(self, port: int, user: str | None, *, password: str | None = None,
-                 client_id: str = "", protocol: MQTTProtocolVersion = V5) -> None:
+                 client_id: str = "", protocol: MQTTProtocolVersion = V5,
+                 will: tuple[str, bytes] | None = None) -> None:
         self.connack: ReasonCode | None = None
         self.got: list[tuple[str, bytes]] = []
         self.disconnects: list[ReasonCode] = []
@@ -109,6 +110,8 @@ class Client:
                         reconnect_on_failure=False)
         if user:
             c.username_pw_set(user, password if password is not None else PASSWORDS[user])
+        if will:
+            c.will_set(*will, qos=1, retain=True)
         c.on_connect = self._on_connect
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
@@ -262,6 +265,15 @@ def test_a_gateways_forbidden_publishes_reach_nobody(
     if protocol == V5:  # MQTT 5 also says so in the PUBACK
         assert {t: rc.is_failure for t, rc in pubacks.items()} == dict.fromkeys(
             FORBIDDEN_PUBLISHES, True)
+
+    # A will on another gateway's topic. Mosquitto sends the will of a connection taken over
+    # before it answers the newcomer's CONNACK, so the newcomer's sighting comes after it.
+    clients(deployed.gateways, "gw-1", protocol=protocol,
+            will=(gw("state", "gw-2"), b"forged will"))
+    successor = clients(deployed.gateways, "gw-1")
+    successor.publish(gw("sightings"), b"control after the will")
+    tracker.wait_message(gw("sightings"), b"control after the will")
+    assert [m for m in tracker.got if m[1] == b"forged will"] == []
     assert clients(deployed.gateways, "intruder", password="intruder").refused
 
 
@@ -339,6 +351,11 @@ def test_the_pipeline_has_the_rights_it_needs(deployed: Deployed,
         assert not c.publish(f"{ROOT}/watchlist", who).is_failure
         for t in trackers:
             t.wait_message(f"{ROOT}/watchlist", who)
+    # The offline state is a gateway's will, sent when its connection is lost or taken over.
+    clients(deployed.gateways, "gw-1", will=(gw("state"), b"offline"))
+    clients(deployed.gateways, "gw-1")
+    for t in trackers:
+        t.wait_message(gw("state"), b"offline")
     # A tracker sees the retained presence it and the others published (epochs only grow).
     later = clients(deployed.centre, "pak-tracker-b", client_id="acl-later")
     later.subscribe(f"{ROOT}/centre")
