@@ -43,6 +43,7 @@ WAIT_S = 5.0
 class Deployed:
     gateways: int  # the gateway listener's port
     centre: int  # the centre listener's port
+    admin: list[str]  # mosquitto_ctrl options for gateway-accounts
 
 
 def deploy_config(m: services.PrivateMosquitto, centre_port: int, passwd: Path,
@@ -88,7 +89,7 @@ def deployed() -> Iterator[Deployed]:
         admin = ["-h", "127.0.0.1", "-p", str(m.port), "-u", ADMIN[0], "-P", ADMIN[1]]
         for gw, secret in GATEWAYS.items():
             accounts(*admin, "add", gw, stdin=secret + "\n")
-        yield Deployed(m.port, centre_port)
+        yield Deployed(m.port, centre_port, admin)
 
 
 class Client:
@@ -360,3 +361,13 @@ def test_the_pipeline_has_the_rights_it_needs(deployed: Deployed,
     later = clients(deployed.centre, "pak-tracker-b", client_id="acl-later")
     later.subscribe(f"{ROOT}/centre")
     later.wait_message(f"{ROOT}/centre", b"from the centre")
+
+
+def test_a_removed_gateway_is_cut_off_and_an_added_one_gets_in(
+        deployed: Deployed, clients: Callable[..., Client]) -> None:
+    accounts(*deployed.admin, "add", "gw-3", stdin="g3-secret\n")
+    g3 = clients(deployed.gateways, "gw-3", password="g3-secret")
+    assert not g3.subscribe(gw("receipts", "gw-3"))[gw("receipts", "gw-3")].is_failure
+    accounts(*deployed.admin, "remove", "gw-3", stdin="")
+    g3.wait(lambda: bool(g3.disconnects), "gw-3 disconnected on removal")
+    assert clients(deployed.gateways, "gw-3", password="g3-secret").refused
