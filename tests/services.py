@@ -15,7 +15,7 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -96,11 +96,28 @@ class PrivateMosquitto:
         ]))
         return conf
 
-    def start(self) -> None:
-        conf = self.write_config()
+    def start(self, config: str | None = None) -> None:
+        """Start with the project's limits and an anonymous listener on :attr:`port`, or with
+        ``config``, a whole configuration text (one of its listeners must be :attr:`port`)."""
+        if config is None:
+            conf = self.write_config()
+        else:
+            conf = self.workdir / "mosquitto.conf"
+            conf.write_text(config)
         self.proc = subprocess.Popen(["mosquitto", "-c", str(conf)], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.DEVNULL)
         wait_port("127.0.0.1", self.port)
+
+    def password_file(self, users: Mapping[str, str], name: str = "passwd") -> Path:
+        """A Mosquitto password file (made by ``mosquitto_passwd``) of ``users``: name ->
+        password, in the work folder, readable by the broker after it drops privileges."""
+        require(shutil.which("mosquitto_passwd") is not None, "mosquitto_passwd is not installed")
+        path = self.workdir / name
+        for i, (user, secret) in enumerate(users.items()):
+            subprocess.run(["mosquitto_passwd", "-b", *([] if i else ["-c"]), str(path), user,
+                            secret], check=True, capture_output=True)
+        path.chmod(0o644)
+        return path
 
     def kill(self) -> None:
         """kill -9: no clean shutdown, no persistence flush."""
