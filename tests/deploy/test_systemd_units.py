@@ -17,6 +17,7 @@ from tests import services
 
 UNITS = services.REPO / "deploy" / "systemd"
 NAMES = ("pak-gateway@.service", "pak-tracker.service", "pak-api.service")
+OTHERS = ("pak-db-retention.service", "pak-db-retention.timer")
 INSTALLED_PAK = "/opt/pak/venv/bin/pak"
 VENV_PAK = Path(sys.executable).parent / "pak"
 
@@ -36,16 +37,17 @@ def _analyze() -> str:
     return tool
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", NAMES + OTHERS)
 def test_systemd_analyze_verify(name: str, tmp_path: Path) -> None:
     tool = _analyze()
     assert VENV_PAK.is_file(), "the venv has no pak script (make venv)"
-    text = (UNITS / name).read_text()
-    assert f"ExecStart={INSTALLED_PAK} " in text
-    copy = tmp_path / name
-    copy.write_text(text.replace(INSTALLED_PAK, str(VENV_PAK)))
-    r = subprocess.run([tool, "verify", "--man=no", str(copy)], capture_output=True, text=True,
-                       timeout=60)
+    for unit in (name, name.replace(".timer", ".service")):  # a timer needs its service
+        text = (UNITS / unit).read_text()
+        if unit.endswith(".service"):
+            assert f"ExecStart={INSTALLED_PAK} " in text
+        (tmp_path / unit).write_text(text.replace(INSTALLED_PAK, str(VENV_PAK)))
+    r = subprocess.run([tool, "verify", "--man=no", str(tmp_path / name)], capture_output=True,
+                       text=True, timeout=60)
     # verify exits 0 on unknown keys and unparsable values, only warning: any output fails
     assert r.returncode == 0 and not r.stdout.strip() and not r.stderr.strip(), \
         r.stdout + r.stderr
