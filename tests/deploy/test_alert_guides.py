@@ -26,7 +26,7 @@ def _kinds() -> set[str]:
 @pytest.mark.parametrize("guide", GUIDES)
 def test_every_kind_has_a_section(guide: str) -> None:
     text = (DOCS / guide).read_text()
-    headed = set(re.findall(r"^## .*\(`([a-z_]+)`", text, flags=re.M))
+    headed = set(re.findall(r"^## .*[(（]`([a-z_]+)`", text, flags=re.M))
     missing = sorted(_kinds() - headed)
     assert not missing, f"{guide} has no section for {missing}"
 
