@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Sequence
+from typing import Any
 
 from api.settings import ApiSettings
+from pak import sdnotify
 from pak.logs import setup_logging
 from pak.settings import load
 
@@ -14,6 +17,8 @@ EPILOG = """examples:
   pak api --db sqlite:///var/lib/pak/pak.sqlite3 --no-auth
   pak api --db postgresql://pak@db/pak --mqtt mqtt://broker:1883 --host 0.0.0.0 \\
           --tokens-file /etc/pak/api-tokens
+  pak api --config /etc/pak/api.toml --https-cert /etc/pak/tls/api.crt \\
+          --https-key /etc/pak/tls/api.key
 
 Tokens file: one line per user, 'TOKEN USER [ROLE]' (officer, analyst, admin).
 Clients send 'Authorization: Bearer TOKEN'. Queries about movements need ?reason=... and are
@@ -26,8 +31,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     setup_logging(settings.log_level, settings.log_format)
     import uvicorn
 
+    from api import metrics
     from api.app import create_app
 
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False)
-    return 0
+    app = create_app(settings)
+    metrics.register(app.state.alert_hub)
+    config = uvicorn.Config(
+        app, host=settings.host, port=settings.port, log_level=settings.log_level,
+        access_log=False, forwarded_allow_ips=settings.trusted_proxies,
+        ssl_certfile=settings.https_cert, ssl_keyfile=settings.https_key)
+    server = _notifying_server(config, sdnotify.Notifier())
+    server.run()
+    return 0 if server.started else 1
+
+
+def _notifying_server(config: Any, notifier: sdnotify.Notifier) -> Any:
+    """uvicorn's server telling systemd (Type=notify): READY once the app has started and its
+    socket listens; WATCHDOG from uvicorn's own tick in the event loop (every 0.1 s, so a
+    blocked loop stops the pings); STOPPING when it begins to shut down."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if not self.should_exit:
+                notifier.ready()
+
+        async def on_tick(self, counter: int) -> bool:
+            notifier.beat()
+            return await super().on_tick(counter)
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            notifier.stopping()
+            await super().shutdown(sockets)
+
+    return Server(config)

@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from pak.checks import existing_file
 from pak.errors import ConfigError
 from pak.settings import setting
 from pak.wire import DEFAULT_ROOT
@@ -47,6 +48,15 @@ class ApiSettings:
                                    help="hops faster than this are flagged implausible")
     log_level: str = setting("info", help="debug, info, warning or error")
     log_format: str = setting("text", help="text or json")
+    # HTTPS served by uvicorn itself (leave both unset behind a TLS reverse proxy)
+    https_cert: Path | None = setting(None, metavar="FILE", check=existing_file,
+                                      help="serve HTTPS with this certificate chain (PEM)")
+    https_key: Path | None = setting(None, metavar="FILE", check=existing_file,
+                                     help="private key of --https-cert (PEM)")
+    trusted_proxies: str = setting(
+        "127.0.0.1", metavar="ADDRS",
+        help="comma-separated addresses of reverse proxies whose X-Forwarded-For/-Proto "
+             "headers uvicorn believes (client address, https scheme); * trusts all")
 
     def __post_init__(self) -> None:
         if self.tokens_file is None and self.auth:
@@ -59,3 +69,5 @@ class ApiSettings:
             raise ConfigError(f"setting tokens_file: {self.tokens_file} is not a readable file")
         if self.mqtt_protocol not in ("5", "3.1.1"):
             raise ConfigError("setting mqtt_protocol: 5 or 3.1.1")
+        if (self.https_cert is None) != (self.https_key is None):
+            raise ConfigError("setting https_cert/https_key: give both or neither")

@@ -58,6 +58,22 @@ if ! ls "$sharedir"/extension/timescaledb.control >/dev/null 2>&1; then
   fi
 fi
 
+# --- Tools the deploy/ checks use: systemd-analyze and systemd-sysusers (units), promtool
+# (Prometheus rules and scrape configuration) and nginx -t (the API's reverse proxy). The
+# packages bring a Prometheus server and nginx too, which the tests never use.
+if ! command -v systemd-analyze >/dev/null || ! command -v systemd-sysusers >/dev/null; then
+  log "installing systemd (systemd-analyze verify for deploy/systemd)"
+  apt_install systemd
+fi
+if ! command -v promtool >/dev/null; then
+  log "installing prometheus (promtool check for deploy/prometheus)"
+  apt_install prometheus
+fi
+if ! command -v nginx >/dev/null; then
+  log "installing nginx (nginx -t for deploy/nginx)"
+  apt_install nginx
+fi
+
 # Preload the extension in the shared cluster and (re)start it when needed.
 conf=/etc/postgresql/$pgver/main/postgresql.conf
 if [[ -f $conf ]] && ! grep -qE "^shared_preload_libraries *= *'[^']*timescaledb" "$conf"; then

@@ -4,12 +4,12 @@ sightings are closed into the spool, the broker is told ``offline``)."""
 from __future__ import annotations
 
 import signal
-import threading
 from collections.abc import Sequence
 from types import FrameType
 
 from gateway.config import load_settings
 from pak.logs import setup_logging
+from pak.sdnotify import WatchedStop
 
 __all__ = ["main"]
 
@@ -21,7 +21,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from gateway.runtime import Gateway
 
-    stop = threading.Event()
+    # systemd (Type=notify): READY at the core loop's first turn, WATCHDOG from each turn
+    stop = WatchedStop()
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from pak.logs import setup_logging
+from pak.sdnotify import WatchedStop
 from tracker.config import load_settings
 
 __all__ = ["main"]
@@ -22,7 +23,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from tracker.service import TrackerService
 
-    stop = threading.Event()
+    # systemd (Type=notify): READY once started; WATCHDOG while the ingest writer thread lives
+    stop = WatchedStop(alive=lambda: any(t.name == "pak-ingest-writer"
+                                         for t in threading.enumerate()))
 
     def on_signal(signum: int, frame: FrameType | None) -> None:
         stop.set()
