@@ -1,0 +1,49 @@
+"""The one interface every alert handler implements, and what the engine asks of it.
+
+A handler owns one kind of alert (or a family of kinds decided from the same evidence) and all
+of its state. The engine (tracker/alerts/engine.py) knows nothing of any kind: it hands every
+valid sightings message to each handler's :meth:`AlertHandler.on_sightings` (the MQTT receive
+thread, before the message is batched) and runs the handlers' :class:`Job` objects on its
+timer thread. A new alert kind is a new handler, registered in :func:`engine.default_handlers`.
+
+Rules for handlers:
+
+* ``on_sightings`` must be quick (dict lookups, counting in memory): every message of the city
+  passes through it. Only the stolen handler may touch storage there, and only on a hit; the
+  alerts it returns are stored by the pipeline with the batch of their sighting.
+* A job reads storage and raises alerts through the shared :class:`~tracker.alerts.outbox.
+  Outbox`; a :class:`~tracker.storage.base.StorageError` it raises is logged once and the job
+  is retried on its next period (the handler keeps what it has not decided yet).
+* State shared between the two threads is guarded by the handler's own lock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from typing import NamedTuple, Protocol
+
+from pak.alert import Alert
+from pak.types import Sighting
+
+__all__ = ["AlertHandler", "Job"]
+
+
+class Job(NamedTuple):
+    """A periodic piece of a handler's work: its name (in logs), its period, the callable."""
+
+    name: str
+    every_s: float
+    run: Callable[[], object]
+
+
+class AlertHandler(Protocol):
+    """One alert kind (or family) with its state; see the module doc."""
+
+    def on_sightings(self, sightings: list[Sighting], received_at: datetime) -> list[Alert]:
+        """See one valid sightings message (hot path); return the alerts to store with it."""
+        ...
+
+    def jobs(self) -> list[Job]:
+        """The periodic checks the engine's timer runs for this handler."""
+        ...
