@@ -117,15 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if since >= until:
         raise ConfigError("--since must be before --until")
 
-    from tracker.audit import audit
     from tracker.queries import readers_for, trail
     from tracker.storage import open_storage
+    from tracker.usecases.audit import record_audit
 
     with open_storage(url) as storage:
         fmt = "geojson" if args.geojson else "json" if args.json else "table"
-        audit(storage, action="trail", reason=args.reason.strip(),
-              params={"tag_id": tag, "since": format_time(since), "until": format_time(until),
-                      "format": fmt, "via": "pak trail"})
+        record_audit(storage, action="trail", reason=args.reason.strip(),
+                     params={"tag_id": tag, "since": format_time(since),
+                             "until": format_time(until), "format": fmt, "via": "pak trail"})
         t = trail(storage, tag_id=tag, since=since, until=until,
                   trip_gap=timedelta(minutes=args.trip_gap_min),
                   max_speed_kmh=args.max_speed_kmh)

@@ -13,11 +13,11 @@ import pytest
 
 from pak.errors import ConfigError
 from tests.tracker.alerts.alert_fixtures import T0, at, make_storage, sighting
-from tracker.audit import os_user
 from tracker.queries import companion_json, passed_here, seen_together, trail
 from tracker.storage import Storage
 from tracker.trail_cli import main as trail_main
 from tracker.trail_cli import parse_when
+from tracker.usecases.audit import os_user
 
 TAG = "E200DDDD0001"
 
