@@ -25,7 +25,7 @@ from typing import TextIO
 
 from pak.errors import ConfigError
 from pak.timefmt import format_time, utcnow
-from tracker.trails import Trail, direction_of_travel, trail_geojson, trail_json
+from tracker.trails.trail import Trail, direction_of_travel, trail_geojson, trail_json
 from tracker.watchlist import WatchlistError, normalise_tag
 
 __all__ = ["main", "parse_when"]
@@ -117,8 +117,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if since >= until:
         raise ConfigError("--since must be before --until")
 
-    from tracker.queries import readers_for, trail
     from tracker.storage import open_storage
+    from tracker.trails.queries import readers_for, trail
     from tracker.usecases.audit import record_audit
 
     with open_storage(url) as storage:

@@ -24,10 +24,10 @@ from tracker.alerts.outbox import Outbox
 from tracker.alerts.pairing import pass_point
 from tracker.alerts.rules import CloneVerdict, PassPoint, clone_verdict
 from tracker.alerts.settings import AlertSettings
-from tracker.geo import haversine_m
-from tracker.history import tag_histories
 from tracker.storage.base import Storage, StorageError
 from tracker.storage.records import Reader, TagPass
+from tracker.trails.geo import haversine_m
+from tracker.trails.history import tag_histories
 
 __all__ = ["CloneHandler"]
 

@@ -44,8 +44,8 @@ from tracker.alerts.outbox import Outbox, Publish
 from tracker.alerts.pairing import PairingHandler
 from tracker.alerts.settings import AlertSettings
 from tracker.alerts.stolen import StolenHandler
-from tracker.movement import MovementModel
 from tracker.storage.base import Storage, StorageError
+from tracker.trails.movement import MovementModel
 from tracker.watchlist import WatchlistCache
 
 __all__ = ["AlertEngine"]

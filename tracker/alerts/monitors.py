@@ -20,8 +20,8 @@ from tracker.alerts.handler import Job
 from tracker.alerts.ids import subject_alert_id
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.settings import AlertSettings
-from tracker.history import reader_counts
 from tracker.storage.base import Storage
+from tracker.trails.history import reader_counts
 
 __all__ = ["ENGINE_ACTOR", "MonitorsHandler"]
 

@@ -17,9 +17,9 @@ from tracker.alerts.context import Registry, stolen_hit_detail
 from tracker.alerts.handler import Job
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.settings import AlertSettings
-from tracker.movement import MovementModel
 from tracker.storage.base import Storage
 from tracker.storage.records import WatchEntry
+from tracker.trails.movement import MovementModel
 from tracker.watchlist import WatchlistCache
 
 __all__ = ["StolenHandler"]
