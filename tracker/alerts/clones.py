@@ -19,7 +19,7 @@ from pak.alert import Alert
 from pak.timefmt import format_time
 from pak.types import Sighting, SightingId
 from tracker.alerts.context import Registry, reader_json, vehicle_json
-from tracker.alerts.handler import Job
+from tracker.alerts.handler import Handler, Job
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.pairing import pass_point
 from tracker.alerts.rules import CloneVerdict, PassPoint, clone_verdict
@@ -34,15 +34,12 @@ __all__ = ["CloneHandler"]
 _BUFFER_MAX = 200_000
 
 
-class CloneHandler:
+class CloneHandler(Handler):
     """Clone checks (see module doc)."""
 
     def __init__(self, outbox: Outbox, storage: Storage, registry: Registry,
                  settings: AlertSettings) -> None:
-        self._outbox = outbox
-        self._storage = storage
-        self._registry = registry
-        self.s = settings
+        super().__init__(outbox, storage, registry, settings)
         self._lock = threading.Lock()  # the buffer, shared with the timer
         self._buffer: list[tuple[float, Sighting]] = []
         self.dropped = 0

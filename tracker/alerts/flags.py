@@ -16,25 +16,22 @@ from typing import Any
 from pak.alert import Alert
 from pak.types import Sighting, SightingId
 from tracker.alerts.context import Registry, reader_json, sighting_json, vehicle_json
-from tracker.alerts.handler import Job
+from tracker.alerts.handler import Handler, Job
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.rules import WindowCount
 from tracker.alerts.settings import AlertSettings
-from tracker.storage.base import RegistryStore, StorageError
+from tracker.storage.base import Storage, StorageError
 
 __all__ = ["FlagsHandler"]
 
 
-class FlagsHandler:
+class FlagsHandler(Handler):
     """Tamper and low-battery counts per tag (see module doc)."""
 
-    def __init__(self, outbox: Outbox, storage: RegistryStore, registry: Registry,
+    def __init__(self, outbox: Outbox, storage: Storage, registry: Registry,
                  settings: AlertSettings) -> None:
+        super().__init__(outbox, storage, registry, settings)
         s = settings
-        self._outbox = outbox
-        self._storage = storage
-        self._registry = registry
-        self._tick_s = s.alert_tick_s
         self.counters: dict[str, WindowCount[str]] = {
             "tamper": WindowCount(threshold=s.tamper_threshold, window_s=s.tamper_window_s,
                                   cooldown_s=s.tamper_cooldown_s),
@@ -98,4 +95,5 @@ class FlagsHandler:
                 counter.prune(now)
 
     def jobs(self) -> list[Job]:
-        return [Job("flags", self._tick_s, self.raise_fired), Job("prune", 300.0, self.prune)]
+        return [Job("flags", self.s.alert_tick_s, self.raise_fired),
+                Job("prune", 300.0, self.prune)]

@@ -21,12 +21,18 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import datetime
-from typing import NamedTuple, Protocol
+from typing import TYPE_CHECKING, NamedTuple, Protocol
 
 from pak.alert import Alert
 from pak.types import Sighting
 
-__all__ = ["AlertHandler", "Job"]
+if TYPE_CHECKING:
+    from tracker.alerts.context import Registry
+    from tracker.alerts.outbox import Outbox
+    from tracker.alerts.settings import AlertSettings
+    from tracker.storage.base import Storage
+
+__all__ = ["AlertHandler", "Handler", "Job"]
 
 
 class Job(NamedTuple):
@@ -47,3 +53,21 @@ class AlertHandler(Protocol):
     def jobs(self) -> list[Job]:
         """The periodic checks the engine's timer runs for this handler."""
         ...
+
+
+class Handler:
+    """What most handlers start from: the shared outbox, storage, the registry cache and the
+    settings; nothing seen on the hot path and no jobs until a subclass says otherwise."""
+
+    def __init__(self, outbox: Outbox, storage: Storage, registry: Registry,
+                 settings: AlertSettings) -> None:
+        self._outbox = outbox
+        self._storage = storage
+        self._registry = registry
+        self.s = settings
+
+    def on_sightings(self, sightings: list[Sighting], received_at: datetime) -> list[Alert]:
+        return []
+
+    def jobs(self) -> list[Job]:
+        return []

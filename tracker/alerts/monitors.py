@@ -16,7 +16,7 @@ from pak.timefmt import format_time
 from pak.types import Sighting
 from tracker.alerts.context import Registry, reader_json
 from tracker.alerts.episodes import ClockMonitor, Finding, GatewayMonitor, SilenceMonitor
-from tracker.alerts.handler import Job
+from tracker.alerts.handler import Handler, Job
 from tracker.alerts.ids import subject_alert_id
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.settings import AlertSettings
@@ -29,15 +29,12 @@ __all__ = ["ENGINE_ACTOR", "MonitorsHandler"]
 ENGINE_ACTOR = "pak-tracker"
 
 
-class MonitorsHandler:
+class MonitorsHandler(Handler):
     """Gateways, their clocks, and readers (see module doc)."""
 
     def __init__(self, outbox: Outbox, storage: Storage, registry: Registry,
                  settings: AlertSettings) -> None:
-        self._outbox = outbox
-        self._storage = storage
-        self._registry = registry
-        self.s = settings
+        super().__init__(outbox, storage, registry, settings)
         self.gateways = GatewayMonitor(settings)
         self.clocks = ClockMonitor(settings)
         self.silence = SilenceMonitor(

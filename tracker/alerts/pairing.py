@@ -22,7 +22,7 @@ from tracker.alerts.context import (
     sighting_json,
     vehicle_json,
 )
-from tracker.alerts.handler import Job
+from tracker.alerts.handler import Handler, Job
 from tracker.alerts.outbox import Outbox
 from tracker.alerts.rules import PassPoint, key_accompanied, pairing_due
 from tracker.alerts.settings import AlertSettings
@@ -35,17 +35,14 @@ def pass_point(s: Sighting) -> PassPoint:
     return PassPoint(s.reader_id, s.first_seen, s.last_seen)
 
 
-class PairingHandler:
+class PairingHandler(Handler):
     """Owner-key pairing (see module doc)."""
 
     def __init__(self, outbox: Outbox, storage: Storage, registry: Registry,
                  settings: AlertSettings) -> None:
-        self._outbox = outbox
-        self._storage = storage
-        self._registry = registry
+        super().__init__(outbox, storage, registry, settings)
         self._window_s = settings.pairing_window_s
         self._lag_s = settings.pairing_lag_s
-        self._tick_s = settings.alert_tick_s
         self._lock = threading.Lock()  # the passes, shared with the timer
         self._pairing: dict[SightingId, tuple[Sighting, PairedVehicle]] = {}
         self._key_passes: dict[str, deque[PassPoint]] = {}
@@ -121,4 +118,4 @@ class PairingHandler:
         return out
 
     def jobs(self) -> list[Job]:
-        return [Job("pairing", self._tick_s, lambda: self.check(self._outbox.clock()))]
+        return [Job("pairing", self.s.alert_tick_s, lambda: self.check(self._outbox.clock()))]
