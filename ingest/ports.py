@@ -15,6 +15,7 @@ The sink's contract:
 
 from __future__ import annotations
 
+from abc import abstractmethod
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -59,6 +60,7 @@ def dedupe(sightings: Iterable[Sighting]) -> list[Sighting]:
 class BatchSink(Protocol):
     """Where committed batches go (see module doc)."""
 
+    @abstractmethod
     def write_batch(
         self,
         sightings: Sequence[Sighting],
@@ -68,10 +70,9 @@ class BatchSink(Protocol):
     ) -> None:
         """Store one deduplicated batch in one transaction (merge rule on conflict).
         Raises StorageUnavailable when the database cannot be reached (nothing committed)."""
-        ...
 
+    @abstractmethod
     def record_gateway(self, gateway_id: str, *, state: str | None = None,
                        health: dict[str, Any] | None = None, at: datetime) -> None:
         """Remember a gateway's last state (online/offline) or health payload; an older
         message than the one stored (by ``at``) does not overwrite it."""
-        ...

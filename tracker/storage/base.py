@@ -3,17 +3,18 @@ the code that needs only it. Both backends (SQLite, TimescaleDB) implement all o
 :class:`Storage` and pass one shared test suite (tests/tracker/storage/test_storage.py,
 parametrised over both).
 
-Ports: :class:`SightingStore` (which implements ingest's :class:`ingest.ports.BatchSink`
-together with :class:`GatewayStore`), :class:`RegistryStore` (readers, vehicles, tag
-assignments), :class:`WatchlistStore`, :class:`AlertStore`, :class:`AuditStore`,
-:class:`DeadLetterStore`, and :class:`StorageAdmin` (migrations, retention, counts).
+Ports: ingest's :class:`ingest.ports.BatchSink` (its writes: a batch, a gateway's state or
+health), :class:`SightingStore` and :class:`GatewayStore` (their reads),
+:class:`RegistryStore` (readers, vehicles, tag assignments), :class:`WatchlistStore`,
+:class:`AlertStore`, :class:`AuditStore`, :class:`DeadLetterStore`, and
+:class:`StorageAdmin` (migrations, retention, counts).
 
 Rules every backend keeps:
 * one row per sighting id (gateway_id, spool_id, seq); a write under DESIGN.md's merge rule
   (:func:`pak.types.merge_sightings`, mirrored in SQL), so redeliveries and ``open``/``closed``
   in either order leave the final aggregate;
-* one transaction per :meth:`SightingStore.write_batch`: its sightings, dead letters and alerts
-  are committed together or not at all;
+* one transaction per :meth:`~ingest.ports.BatchSink.write_batch`: its sightings, dead
+  letters and alerts are committed together or not at all;
 * the caller deduplicates inside a batch first (:func:`dedupe`), so one statement never meets
   the same key twice.
 """
@@ -25,7 +26,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
-from ingest.ports import DeadLetter, StorageError, StorageUnavailable, dedupe
+from ingest.ports import BatchSink, DeadLetter, StorageError, StorageUnavailable, dedupe
 from pak.alert import Alert
 from pak.types import Sighting, SightingId
 from tracker.storage.records import (
@@ -49,24 +50,13 @@ class NotFound(StorageError):
 
 
 class SightingStore(Protocol):
-    """Sightings: written in batches (with ingest's :class:`~ingest.ports.BatchSink`), read by
-    trails, queries and the alert handlers.
+    """Sightings as read by trails, queries and the alert handlers (they are written through
+    ingest's :class:`~ingest.ports.BatchSink`, which :class:`Storage` implements).
 
     Times are aware datetimes (naive ones are read as UTC); ``since`` is inclusive, ``until``
     exclusive, everywhere. The bulk reads of the alert handlers' timers (clone checks, blind
     spots) have defaults that work through the queries above them; backends override them with
     one statement."""
-
-    @abstractmethod
-    def write_batch(
-        self,
-        sightings: Sequence[Sighting],
-        *,
-        dead_letters: Sequence[DeadLetter] = (),
-        alerts: Sequence[Alert] = (),
-    ) -> None:
-        """Store one deduplicated batch in one transaction (merge rule on conflict).
-        Raises StorageUnavailable when the database cannot be reached (nothing committed)."""
 
     @abstractmethod
     def sightings(
@@ -127,13 +117,8 @@ class SightingStore(Protocol):
 
 
 class GatewayStore(Protocol):
-    """The last state and health each gateway reported (recorded by ingest)."""
-
-    @abstractmethod
-    def record_gateway(self, gateway_id: str, *, state: str | None = None,
-                       health: dict[str, Any] | None = None, at: datetime) -> None:
-        """Remember a gateway's last state (online/offline) or health payload; an older
-        message than the one stored (by ``at``) does not overwrite it."""
+    """The last state and health each gateway reported (recorded through ingest's
+    :class:`~ingest.ports.BatchSink`)."""
 
     @abstractmethod
     def get_gateway(self, gateway_id: str) -> GatewayRecord | None: ...
@@ -289,8 +274,8 @@ class StorageAdmin(Protocol):
     def close(self) -> None: ...
 
 
-class Storage(SightingStore, GatewayStore, RegistryStore, WatchlistStore, AlertStore, AuditStore,
-              DeadLetterStore, StorageAdmin):
+class Storage(BatchSink, SightingStore, GatewayStore, RegistryStore, WatchlistStore, AlertStore,
+              AuditStore, DeadLetterStore, StorageAdmin):
     """A connection (or pool) to one database, every port at once. Thread-safe for one writer
     and many readers."""
 
