@@ -4,7 +4,7 @@ A handler owns one kind of alert (or a family of kinds decided from the same evi
 of its state. The engine (tracker/alerts/engine.py) knows nothing of any kind: it hands every
 valid sightings message to each handler's :meth:`AlertHandler.on_sightings` (the MQTT receive
 thread, before the message is batched) and runs the handlers' :class:`Job` objects on its
-timer thread. A new alert kind is a new handler, registered in :func:`engine.default_handlers`.
+timer thread. A new alert kind is a new handler, added to the handler list in engine.py.
 
 Rules for handlers:
 
