@@ -13,6 +13,7 @@ from api.auth import Principal, TokenBook
 from api.settings import ApiSettings
 from pak.timefmt import utcnow
 from tracker.storage.base import Storage
+from tracker.usecases.audit import record_audit
 
 __all__ = ["AuditDep", "Auditor", "PrincipalDep", "SettingsDep", "StorageDep", "Window"]
 
@@ -56,9 +57,8 @@ class Auditor:
     reason: str
 
     def __call__(self, action: str, **params: Any) -> None:
-        clean = {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in params.items()}
-        self.storage.append_audit(actor=self.principal.user, action=action, reason=self.reason,
-                                  params=clean, at=utcnow())
+        record_audit(self.storage, actor=self.principal.user, action=action, reason=self.reason,
+                     params=params)
 
 
 def get_auditor(storage: StorageDep, principal: PrincipalDep,

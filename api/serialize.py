@@ -8,7 +8,7 @@ from pak.timefmt import format_time
 from pak.types import Sighting
 from pak.wire import sighting_to_json
 from tracker.storage.records import GatewayRecord, Reader, StoredAlert, WatchEntry
-from tracker.trails import direction_of_travel
+from tracker.trails.trail import direction_of_travel
 
 __all__ = ["alert_json", "gateway_json", "reader_json", "sighting_json", "watch_json"]
 

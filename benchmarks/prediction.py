@@ -19,8 +19,8 @@ from typing import Any
 from firmware_sim.city import City
 from firmware_sim.city_truth import passage_sightings
 from pak.types import Sighting
-from tracker.prediction import TransitionModel, learn, top_k_accuracy
-from tracker.trails import Trail, build_trail
+from tracker.trails.prediction import TransitionModel, learn, top_k_accuracy
+from tracker.trails.trail import Trail, build_trail
 
 
 def _trails(city: City, start: datetime, days: int) -> list[Trail]:

@@ -10,7 +10,7 @@ tags are asked for their trail over the whole window:
 
 * ``storage``: ``storage.sightings(tag_id=..., since=..., until=...)`` alone (the prepared,
   index-only part);
-* ``trail``: :func:`tracker.queries.trail` as the API calls it (storage query, passes, trips,
+* ``trail``: :func:`tracker.trails.queries.trail` as the API calls it (storage query, passes, trips,
   hops with distances and speeds), with the readers' map cached as the API caches it;
   ``trail_first`` is each tag's first query (its rows may not be in the database's cache
   yet), ``trail`` the same tags again.
@@ -116,8 +116,8 @@ def run(argv: Sequence[str] | None = None) -> dict[str, Any]:
     start = datetime(2026, 10, 1, tzinfo=UTC)
     until = start + timedelta(days=args.days)
 
-    from tracker.queries import trail
     from tracker.storage import open_storage
+    from tracker.trails.queries import trail
 
     with scratch_postgres(args.db) as url:
         loaded = _load(url, args, start)

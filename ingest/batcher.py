@@ -30,16 +30,11 @@ from datetime import datetime
 from typing import Any
 
 from ingest.metrics import IngestMetrics
+from ingest.ports import BatchSink, DeadLetter, StorageUnavailable, dedupe
 from ingest.validate import GatewayStatus
+from pak.alert import Alert
 from pak.logs import event
 from pak.types import Sighting
-from tracker.storage.base import (
-    Alert,
-    DeadLetter,
-    Storage,
-    StorageUnavailable,
-    dedupe,
-)
 
 __all__ = ["Batch", "Batcher", "Item"]
 
@@ -108,7 +103,7 @@ class Batch:
 
 
 def _unique(sightings: list[Sighting]) -> list[Sighting]:
-    """:func:`tracker.storage.base.dedupe`, with a fast path for the usual batch that holds
+    """:func:`ingest.ports.dedupe`, with a fast path for the usual batch that holds
     each sighting id once (a set of key tuples instead of SightingId objects)."""
     keys = {(s.gateway_id, s.spool_id, s.seq) for s in sightings}
     return sightings if len(keys) == len(sightings) else dedupe(sightings)
@@ -127,7 +122,7 @@ class Batcher:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: BatchSink,
         *,
         on_committed: Callable[[Batch], None],
         batch_size: int = 5000,

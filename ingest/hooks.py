@@ -12,8 +12,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
 
+from pak.alert import Alert
 from pak.types import Sighting
-from tracker.storage.base import Alert
 
 __all__ = ["SightingHook", "WatchlistHook"]
 

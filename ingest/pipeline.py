@@ -29,15 +29,16 @@ from ingest.batcher import Batch, Batcher, Item
 from ingest.consumer import Ack, MqttConsumer, Protocol
 from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
+from ingest.ports import BatchSink
 from ingest.receipts import PendingReceipts
 from ingest.validate import dead_letter, parse_health, parse_state, parse_watchlist
+from pak.alert import Alert
 from pak.broker_url import BrokerUrl
 from pak.errors import WireError
 from pak.logs import event
 from pak.timefmt import utcnow
 from pak.types import Sighting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD, Topics, parse_sightings
-from tracker.storage.base import Alert, Storage
 
 __all__ = ["Ingest", "IngestOptions"]
 
@@ -100,7 +101,7 @@ class Ingest:
 
     def __init__(
         self,
-        storage: Storage,
+        storage: BatchSink,
         mqtt_url: str | BrokerUrl,
         options: IngestOptions | None = None,
         *,

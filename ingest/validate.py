@@ -16,10 +16,10 @@ from typing import Any, Final
 
 import orjson
 
+from ingest.ports import DeadLetter
 from pak.errors import WireError
 from pak.timefmt import parse_time
 from pak.wire import is_valid_id
-from tracker.storage.base import DeadLetter
 
 __all__ = [
     "MAX_STATUS_PAYLOAD",

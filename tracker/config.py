@@ -22,7 +22,7 @@ from pak.checks import valid_id as _check_id
 from pak.errors import ConfigError
 from pak.settings import load, setting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD
-from tracker.alert_settings import AlertSettings
+from tracker.alerts.settings import AlertSettings
 
 __all__ = ["TrackerSettings", "load_settings"]
 

@@ -22,7 +22,7 @@ from ingest.pipeline import Ingest
 from pak.logs import event
 from pak.settings import describe
 from pak.wire import Topics
-from tracker.alerts import AlertEngine
+from tracker.alerts.engine import AlertEngine
 from tracker.config import TrackerSettings
 from tracker.storage.base import Storage, StorageUnavailable
 

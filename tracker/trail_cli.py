@@ -25,7 +25,7 @@ from typing import TextIO
 
 from pak.errors import ConfigError
 from pak.timefmt import format_time, utcnow
-from tracker.trails import Trail, direction_of_travel, trail_geojson, trail_json
+from tracker.trails.trail import Trail, direction_of_travel, trail_geojson, trail_json
 from tracker.watchlist import WatchlistError, normalise_tag
 
 __all__ = ["main", "parse_when"]
@@ -117,15 +117,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if since >= until:
         raise ConfigError("--since must be before --until")
 
-    from tracker.audit import audit
-    from tracker.queries import readers_for, trail
     from tracker.storage import open_storage
+    from tracker.trails.queries import readers_for, trail
+    from tracker.usecases.audit import record_audit
 
     with open_storage(url) as storage:
         fmt = "geojson" if args.geojson else "json" if args.json else "table"
-        audit(storage, action="trail", reason=args.reason.strip(),
-              params={"tag_id": tag, "since": format_time(since), "until": format_time(until),
-                      "format": fmt, "via": "pak trail"})
+        record_audit(storage, action="trail", reason=args.reason.strip(),
+                     params={"tag_id": tag, "since": format_time(since),
+                             "until": format_time(until), "format": fmt, "via": "pak trail"})
         t = trail(storage, tag_id=tag, since=since, until=until,
                   trip_gap=timedelta(minutes=args.trip_gap_min),
                   max_speed_kmh=args.max_speed_kmh)

@@ -31,7 +31,9 @@ from typing import Any
 from pak.errors import ConfigError
 from pak.timefmt import format_time, utcnow
 from pak.wire import DEFAULT_ROOT, Topics
-from tracker.watchlist import WatchlistError, encode_watchlist_change, normalise_tag
+from tracker.usecases.audit import record_audit
+from tracker.usecases.watchlist import Announce, report_stolen, watchlist_announcer, withdraw
+from tracker.watchlist import WatchlistError, normalise_tag
 
 __all__ = ["main"]
 
@@ -113,10 +115,12 @@ class _Announcer:
     """A short-lived MQTT connection that announces changes (QoS 1, waits for the broker)."""
 
     def __init__(self, url: str | None, root: str) -> None:
-        self.topic = Topics(root).watchlist
         self._client: Any = None
+        self._pending: list[Any] = []
+        self.announce: Announce | None = None
         if url is None:
             return
+        # seam: this paho set-up becomes the core's MQTT client factory (pak/mqtt.py)
         import paho.mqtt.client as mqtt
 
         from pak.broker_url import BrokerUrl
@@ -133,11 +137,10 @@ class _Announcer:
             raise WatchlistError(f"cannot reach the broker {b.redacted()}: {e}") from None
         c.loop_start()
         self._client = c
-        self._pending: list[Any] = []
+        self.announce = watchlist_announcer(self._publish, Topics(root))
 
-    def announce(self, payload: bytes) -> None:
-        if self._client is not None:
-            self._pending.append(self._client.publish(self.topic, payload, qos=1))
+    def _publish(self, topic: str, payload: bytes, qos: int) -> None:
+        self._pending.append(self._client.publish(topic, payload, qos=qos))
 
     def close(self) -> None:
         if self._client is None:
@@ -172,7 +175,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace, url: str) -> int:
-    from tracker.audit import audit
     from tracker.storage import open_storage
 
     rows: list[_Row] = _read_csv(args.file) if args.cmd == "import" else []
@@ -181,8 +183,8 @@ def _run(args: argparse.Namespace, url: str) -> int:
         now = utcnow()
         if args.cmd == "list":
             entries = storage.watchlist(status=None if args.all else "active")
-            audit(storage, action="watchlist_list", reason="pak watchlist list",
-                  params={"all": args.all}, at=now)
+            record_audit(storage, action="watchlist_list", reason="pak watchlist list",
+                         params={"all": args.all}, at=now)
             if args.json:
                 print(json.dumps([_entry_json(e) for e in entries], indent=2))
             else:
@@ -197,28 +199,17 @@ def _run(args: argparse.Namespace, url: str) -> int:
                 rows = [_Row(tag, args.case, args.reporter, _when(args.reported_at), args.note)]
             if args.cmd in ("add", "import"):
                 for r in rows:
-                    e = storage.watchlist_add(r.tag_id, case_no=r.case, reporter=r.reporter,
-                                              reported_at=r.reported_at or now, note=r.note,
-                                              at=now)
-                    audit(storage, action="watchlist_add", reason=f"case {r.case}",
-                          params={"tag_id": r.tag_id, "case": r.case, "reporter": r.reporter,
-                                  "note": r.note, "via": f"pak watchlist {args.cmd}"}, at=now)
-                    ann.announce(encode_watchlist_change(
-                        "add", e.tag_id, now, case=e.case_no, reporter=e.reporter,
-                        note=e.note))
+                    report_stolen(storage, r.tag_id, case_no=r.case, reporter=r.reporter,
+                                  note=r.note, reported_at=r.reported_at, actor=None,
+                                  via=f"pak watchlist {args.cmd}", announce=ann.announce, at=now)
                 print(f"added {len(rows)} tag(s)" + (" and announced" if args.mqtt else ""))
             else:
-                n = storage.watchlist_remove(tag, status=args.status, at=now,
-                                             case_no=args.case)
-                audit(storage, action="watchlist_remove", reason=args.status,
-                      params={"tag_id": tag, "case": args.case, "changed": n,
-                              "via": "pak watchlist remove"}, at=now)
+                n = withdraw(storage, tag, status=args.status, case_no=args.case, actor=None,
+                             via="pak watchlist remove", announce=ann.announce, at=now)
                 if n == 0:
                     print(f"{tag}: no active entry" + (f" for case {args.case}"
                                                        if args.case else ""), file=sys.stderr)
                     return 1
-                ann.announce(encode_watchlist_change("remove", tag, now, case=args.case,
-                                                     reason=args.status))
                 print(f"{tag}: {n} entr{'y' if n == 1 else 'ies'} {args.status}"
                       + (" and announced" if args.mqtt else ""))
         finally:

@@ -13,19 +13,13 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, StorageDep
 from api.serialize import alert_json
-from pak.timefmt import utcnow
+from tracker.alerts.lifecycle import AlertTransitionError
 from tracker.storage.base import NotFound
+from tracker.usecases.alerts import move_alert
 
 router = APIRouter(prefix="/api/alerts", tags=["alerts"])
 
 Status = Literal["new", "acknowledged", "dispatched", "closed"]
-# an alert moves forward only; "closed" may be reached from any step
-_NEXT: dict[str, set[str]] = {
-    "new": {"acknowledged", "dispatched", "closed"},
-    "acknowledged": {"dispatched", "closed"},
-    "dispatched": {"closed"},
-    "closed": set(),
-}
 
 
 class StatusChange(BaseModel):
@@ -76,16 +70,12 @@ def get_alert(alert_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[st
 def change_status(alert_id: str, change: StatusChange, request: Request, storage: StorageDep,
                   who: PrincipalDep) -> dict[str, Any]:
     """Move an alert along new -> acknowledged -> dispatched -> closed (who and when kept)."""
-    current = storage.get_alert(alert_id)
-    if current is None:
-        raise HTTPException(404, f"unknown alert {alert_id!r}")
-    if change.status not in _NEXT[current.status]:
-        raise HTTPException(409, f"alert is {current.status}; it cannot become {change.status}")
     try:
-        updated = storage.set_alert_status(alert_id, change.status, actor=who.user,
-                                           at=utcnow(), note=change.note)
+        updated = move_alert(storage, alert_id, change.status, actor=who.user, note=change.note)
     except NotFound:
         raise HTTPException(404, f"unknown alert {alert_id!r}") from None
+    except AlertTransitionError as e:
+        raise HTTPException(409, str(e)) from None
     out = alert_json(updated)
     request.app.state.alert_hub.publish_local(out)
     return out

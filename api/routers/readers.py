@@ -8,7 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import AuditDep, PrincipalDep, StorageDep, WindowDep
 from api.serialize import reader_json, sighting_json
-from tracker.queries import passed_here, readers_for
+from tracker.trails.queries import passed_here, readers_for
 
 router = APIRouter(prefix="/api", tags=["readers"])
 

@@ -9,6 +9,7 @@ from fastapi import APIRouter, Request, Response
 
 from api.deps import PrincipalDep, StorageDep
 from api.serialize import gateway_json
+from tracker.alerts.lifecycle import OPEN_STATUSES
 
 router = APIRouter(tags=["system"])
 
@@ -36,8 +37,7 @@ def stats(request: Request, storage: StorageDep, _who: PrincipalDep) -> dict[str
             "readers": len(storage.readers()),
             "gateways": len(gws),
             "gateways_online": sum(g.state == "online" for g in gws),
-            "alerts_open": len(storage.alerts(status=["new", "acknowledged", "dispatched"],
-                                              limit=10_000)),
+            "alerts_open": len(storage.alerts(status=list(OPEN_STATUSES), limit=10_000)),
             "dead_letters": storage.count_dead_letters(),
         })
     value: dict[str, Any] = cache["value"]

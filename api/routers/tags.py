@@ -9,8 +9,8 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import AuditDep, SettingsDep, StorageDep, WindowDep
-from tracker.queries import readers_for, seen_together, trail
-from tracker.trails import trail_geojson, trail_json
+from tracker.trails.queries import readers_for, seen_together, trail
+from tracker.trails.trail import trail_geojson, trail_json
 
 router = APIRouter(prefix="/api/tags", tags=["tags"])
 

@@ -10,8 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, StorageDep
 from api.serialize import watch_json
-from pak.timefmt import utcnow
-from tracker.watchlist import encode_watchlist_change
+from tracker.usecases.watchlist import Announce, report_stolen, withdraw
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"])
 
@@ -30,10 +29,9 @@ def list_watchlist(storage: StorageDep, _who: PrincipalDep,
     return [watch_json(w) for w in storage.watchlist(status=None if status == "all" else status)]
 
 
-def _announce(request: Request, payload: bytes) -> None:
-    announcer = request.app.state.announcer
-    if announcer is not None:
-        announcer(payload)
+def _announcer(request: Request) -> Announce | None:
+    announce: Announce | None = request.app.state.announcer
+    return announce
 
 
 @router.post("", status_code=201)
@@ -41,15 +39,9 @@ def report(body: Report, request: Request, storage: StorageDep,
            who: PrincipalDep) -> dict[str, Any]:
     if not who.may("officer"):
         raise HTTPException(403, "only officers change the watchlist")
-    now = utcnow()
-    tag = body.tag_id.upper()
-    entry = storage.watchlist_add(tag, case_no=body.case_no, reporter=body.reporter or who.user,
-                                  reported_at=now, note=body.note, at=now)
-    storage.append_audit(actor=who.user, action="watchlist_add", reason=body.case_no,
-                         params={"tag_id": tag, "note": body.note}, at=now)
-    _announce(request, encode_watchlist_change("add", tag, now, case=body.case_no,
-                                               reporter=body.reporter or who.user,
-                                               note=body.note))
+    entry = report_stolen(storage, body.tag_id.upper(), case_no=body.case_no,
+                          reporter=body.reporter or who.user, note=body.note, actor=who.user,
+                          via="api", announce=_announcer(request))
     return watch_json(entry)
 
 
@@ -59,12 +51,9 @@ def remove(tag_id: str, request: Request, storage: StorageDep, who: PrincipalDep
            case_no: str | None = None) -> dict[str, Any]:
     if not who.may("officer"):
         raise HTTPException(403, "only officers change the watchlist")
-    now = utcnow()
     tag = tag_id.upper()
-    changed = storage.watchlist_remove(tag, status=status, at=now, case_no=case_no)
+    changed = withdraw(storage, tag, status=status, case_no=case_no, actor=who.user, via="api",
+                       announce=_announcer(request))
     if not changed:
         raise HTTPException(404, f"tag {tag} is not on the active watchlist")
-    storage.append_audit(actor=who.user, action="watchlist_remove", reason=status,
-                         params={"tag_id": tag, "case_no": case_no}, at=now)
-    _announce(request, encode_watchlist_change("remove", tag, now, case=case_no, reason=status))
     return {"tag_id": tag, "changed": changed, "status": status}

@@ -162,7 +162,10 @@ def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage)
     assert client.post("/api/watchlist", json={"tag_id": "zz", "case_no": "C"}).status_code == 422
     assert client.delete("/api/watchlist/AABBCCDD").status_code == 200
     assert client.delete("/api/watchlist/AABBCCDD").status_code == 404
-    assert [e.action for e in storage.audit_log()] == ["watchlist_add", "watchlist_remove"]
+    # the same use case as pak watchlist: the attempt that changed nothing is audited too
+    log = storage.audit_log()
+    assert [e.action for e in log] == ["watchlist_add", "watchlist_remove", "watchlist_remove"]
+    assert [e.params["changed"] for e in log[1:]] == [1, 0] and log[0].params["via"] == "api"
 
 
 def test_stats_and_console(client: TestClient) -> None:

@@ -1,4 +1,4 @@
-"""The alert timers' bulk reads (tracker/history.py over Storage.sightings_of_tags and
+"""The alert timers' bulk reads (tracker/trails/history.py over Storage.sightings_of_tags and
 Storage.count_by_reader) on every backend, against the interface's one-query-per-tag defaults."""
 
 from __future__ import annotations
@@ -10,8 +10,8 @@ import pytest
 
 from pak.types import SightingId
 from tests.tracker.alerts.alert_fixtures import at, sighting
-from tracker.history import reader_counts, tag_histories
 from tracker.storage import Storage, open_storage
+from tracker.trails.history import reader_counts, tag_histories
 
 
 @pytest.fixture(params=["sqlite", pytest.param("timescale", marks=pytest.mark.timescale)])

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from tracker.prediction import TransitionModel
+from tracker.trails.prediction import TransitionModel
 
 
 def test_first_order_counts_and_times() -> None:

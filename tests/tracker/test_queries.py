@@ -1,4 +1,4 @@
-"""Police queries (tracker/queries.py) and ``pak trail`` (tracker/trail_cli.py) over a real
+"""Police queries (tracker/trails/queries.py) and ``pak trail`` (tracker/trail_cli.py) over a real
 SQLite storage: trails with implausible hops kept and flagged, who passed here, who travels
 with whom, and the audit of every trail query."""
 
@@ -13,11 +13,11 @@ import pytest
 
 from pak.errors import ConfigError
 from tests.tracker.alerts.alert_fixtures import T0, at, make_storage, sighting
-from tracker.audit import os_user
-from tracker.queries import companion_json, passed_here, seen_together, trail
 from tracker.storage import Storage
 from tracker.trail_cli import main as trail_main
 from tracker.trail_cli import parse_when
+from tracker.trails.queries import companion_json, passed_here, seen_together, trail
+from tracker.usecases.audit import os_user
 
 TAG = "E200DDDD0001"
 

@@ -11,8 +11,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pak.types import Sighting
-from tracker.geo import bearing_deg, compass, haversine_m
-from tracker.trails import (
+from tracker.trails.geo import bearing_deg, compass, haversine_m
+from tracker.trails.trail import (
     build_trail,
     direction_of_travel,
     merge_passes,

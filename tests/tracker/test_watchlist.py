@@ -18,8 +18,8 @@ from hypothesis import strategies as st
 from pak.timefmt import format_time
 from tests.support.wire_schema import validate
 from tests.tracker.alerts.alert_fixtures import T0, at
-from tracker.audit import os_user
 from tracker.storage import Storage, open_storage
+from tracker.usecases.audit import os_user
 from tracker.watchlist import (
     WatchlistCache,
     WatchlistError,

@@ -1,26 +1,34 @@
-"""The storage interface of the centre. Both backends (SQLite, TimescaleDB) implement it and
-pass one shared test suite (tests/test_storage.py, parametrised over both).
+"""The storage interface of the centre, split by aggregate into small ports, each used by
+the code that needs only it. Both backends (SQLite, TimescaleDB) implement all of them through
+:class:`Storage` and pass one shared test suite (tests/tracker/storage/test_storage.py,
+parametrised over both).
+
+Ports: ingest's :class:`ingest.ports.BatchSink` (its writes: a batch, a gateway's state or
+health), :class:`SightingStore` and :class:`GatewayStore` (their reads),
+:class:`RegistryStore` (readers, vehicles, tag assignments), :class:`WatchlistStore`,
+:class:`AlertStore`, :class:`AuditStore`, :class:`DeadLetterStore`, and
+:class:`StorageAdmin` (migrations, retention, counts).
 
 Rules every backend keeps:
 * one row per sighting id (gateway_id, spool_id, seq); a write under DESIGN.md's merge rule
   (:func:`pak.types.merge_sightings`, mirrored in SQL), so redeliveries and ``open``/``closed``
   in either order leave the final aggregate;
-* one transaction per :meth:`Storage.write_batch`: its sightings, dead letters and alerts are
-  committed together or not at all;
+* one transaction per :meth:`~ingest.ports.BatchSink.write_batch`: its sightings, dead
+  letters and alerts are committed together or not at all;
 * the caller deduplicates inside a batch first (:func:`dedupe`), so one statement never meets
   the same key twice.
 """
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
-from pak.errors import PakError
-from pak.types import Sighting, SightingId, merge_sightings
+from ingest.ports import BatchSink, DeadLetter, StorageError, StorageUnavailable, dedupe
+from pak.alert import Alert
+from pak.types import Sighting, SightingId
 from tracker.storage.records import (
     AuditEntry,
     GatewayRecord,
@@ -32,80 +40,23 @@ from tracker.storage.records import (
     WatchEntry,
 )
 
-__all__ = ["Alert", "DeadLetter", "NotFound", "Storage", "StorageError", "StorageUnavailable",
-           "dedupe"]
-
-
-class StorageError(PakError):
-    """A storage operation failed for a reason retrying will not fix."""
-
-
-class StorageUnavailable(StorageError):
-    """The database cannot be reached right now (down, restarting): retry later."""
+__all__ = ["Alert", "AlertStore", "AuditStore", "DeadLetter", "DeadLetterStore", "GatewayStore",
+           "NotFound", "RegistryStore", "SightingStore", "Storage", "StorageAdmin",
+           "StorageError", "StorageUnavailable", "WatchlistStore", "dedupe"]
 
 
 class NotFound(StorageError):
     """The record an update names does not exist (an unknown alert id, say)."""
 
 
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    """A message the centre refused: kept with the reason and its raw bytes."""
+class SightingStore(Protocol):
+    """Sightings as read by trails, queries and the alert handlers (they are written through
+    ingest's :class:`~ingest.ports.BatchSink`, which :class:`Storage` implements).
 
-    topic: str
-    payload: bytes
-    reason: str
-    detail: str
-    received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class Alert:
-    """An alert as stored (and, as JSON, published on ``{root}/alerts/{kind}``).
-
-    ``alert_id`` is derived from its cause (the sighting id for a hit), so storing the same
-    alert twice updates one row."""
-
-    alert_id: str
-    kind: str
-    at: datetime
-    status: str = "new"
-    tag_id: str | None = None
-    reader_id: str | None = None
-    gateway_id: str | None = None
-    sighting: SightingId | None = None
-    detail: dict[str, Any] = field(default_factory=dict)
-
-
-def dedupe(sightings: Iterable[Sighting]) -> list[Sighting]:
-    """One sighting per id, merged under the design's rule, in order of first appearance."""
-    out: dict[SightingId, Sighting] = {}
-    for s in sightings:
-        key = s.id
-        prev = out.get(key)
-        out[key] = s if prev is None else merge_sightings(prev, s)
-    return list(out.values())
-
-
-class Storage(ABC):
-    """A connection (or pool) to one database. Thread-safe for one writer and many readers."""
-
-    url: str
-
-    @abstractmethod
-    def migrate(self) -> list[str]:
-        """Apply the numbered migrations not yet applied; return their names. Idempotent."""
-
-    @abstractmethod
-    def write_batch(
-        self,
-        sightings: Sequence[Sighting],
-        *,
-        dead_letters: Sequence[DeadLetter] = (),
-        alerts: Sequence[Alert] = (),
-    ) -> None:
-        """Store one deduplicated batch in one transaction (merge rule on conflict).
-        Raises StorageUnavailable when the database cannot be reached (nothing committed)."""
+    Times are aware datetimes (naive ones are read as UTC); ``since`` is inclusive, ``until``
+    exclusive, everywhere. The bulk reads of the alert handlers' timers (clone checks, blind
+    spots) have defaults that work through the queries above them; backends override them with
+    one statement."""
 
     @abstractmethod
     def sightings(
@@ -123,16 +74,6 @@ class Storage(ABC):
     def count_sightings(self) -> int: ...
 
     @abstractmethod
-    def record_gateway(self, gateway_id: str, *, state: str | None = None,
-                       health: dict[str, Any] | None = None, at: datetime) -> None:
-        """Remember a gateway's last state (online/offline) or health payload; an older
-        message than the one stored (by ``at``) does not overwrite it."""
-
-    # --- sightings: more queries ------------------------------------------------------------
-    # Times are aware datetimes (naive ones are read as UTC); ``since`` is inclusive, ``until``
-    # exclusive, everywhere.
-
-    @abstractmethod
     def get_sighting(self, sid: SightingId) -> Sighting | None:
         """The stored row of one sighting id, or None."""
 
@@ -146,9 +87,6 @@ class Storage(ABC):
                        batch_size: int = 10_000) -> Iterator[Sighting]:
         """Every sighting in the window in ``first_seen`` order, streamed (for learning jobs).
         Holds a connection until exhausted or closed."""
-
-    # Bulk reads of the alert engine's timers (clone checks, blind spots). The defaults work
-    # on any backend through the queries above; backends override them with one statement.
 
     def sightings_of_tags(self, tag_ids: Sequence[str], *, since: datetime,
                           until: datetime) -> list[Sighting]:
@@ -177,20 +115,21 @@ class Storage(ABC):
     def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
         """Sightings kept as evidence (never touched by retention), in ``first_seen`` order."""
 
-    @abstractmethod
-    def counts(self) -> dict[str, int]:
-        """Row count of every table (exact; a count of the hypertable scans it)."""
+
+class GatewayStore(Protocol):
+    """The last state and health each gateway reported (recorded through ingest's
+    :class:`~ingest.ports.BatchSink`)."""
 
     @abstractmethod
-    def info(self) -> dict[str, Any]:
-        """Backend, migrations applied and pending, server facts, row counts (for pak db info)."""
+    def get_gateway(self, gateway_id: str) -> GatewayRecord | None: ...
 
     @abstractmethod
-    def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
-        """Copy sightings older than ``days`` that an open case or alert needs into evidence,
-        then drop the old sightings (see tracker/storage/retention.py). Returns what it did."""
+    def gateways(self) -> list[GatewayRecord]:
+        """Every gateway heard from, by id."""
 
-    # --- readers, vehicles, tag assignments --------------------------------------------------
+
+class RegistryStore(Protocol):
+    """Readers, vehicles and which tag is on which vehicle when."""
 
     @abstractmethod
     def upsert_readers(self, readers: Iterable[Reader]) -> None: ...
@@ -236,7 +175,9 @@ class Storage(ABC):
     def vehicle_for_tag(self, tag_id: str, *, at: datetime) -> Vehicle | None:
         """The vehicle that carried the tag at ``at`` (valid_from <= at < valid_to)."""
 
-    # --- watchlist ------------------------------------------------------------------------------
+
+class WatchlistStore(Protocol):
+    """The stolen-vehicle watchlist, one entry per tag and case."""
 
     @abstractmethod
     def watchlist_add(self, tag_id: str, *, case_no: str, reporter: str | None,
@@ -254,7 +195,9 @@ class Storage(ABC):
                   changed_since: datetime | None = None) -> list[WatchEntry]:
         """Entries (status None: all), by tag then case."""
 
-    # --- alerts -------------------------------------------------------------------------------
+
+class AlertStore(Protocol):
+    """Alerts, one row per id, with their status history."""
 
     @abstractmethod
     def upsert_alerts(self, alerts: Sequence[Alert]) -> None:
@@ -280,15 +223,9 @@ class Storage(ABC):
                          note: str | None = None) -> StoredAlert:
         """Change an alert's status, recording who and when. Raises NotFound."""
 
-    # --- dead letters, audit, gateways ---------------------------------------------------------
 
-    @abstractmethod
-    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
-                     limit: int | None = 100) -> list[DeadLetter]:
-        """Refused messages, newest first."""
-
-    @abstractmethod
-    def count_dead_letters(self, *, reason: str | None = None) -> int: ...
+class AuditStore(Protocol):
+    """Who did what, and why (append only)."""
 
     @abstractmethod
     def append_audit(self, *, actor: str, action: str, reason: str,
@@ -300,15 +237,49 @@ class Storage(ABC):
                   limit: int | None = None) -> list[AuditEntry]:
         """Audit entries, oldest first."""
 
-    @abstractmethod
-    def get_gateway(self, gateway_id: str) -> GatewayRecord | None: ...
+
+class DeadLetterStore(Protocol):
+    """Messages the centre refused (written with the batches, read for diagnosis)."""
 
     @abstractmethod
-    def gateways(self) -> list[GatewayRecord]:
-        """Every gateway heard from, by id."""
+    def dead_letters(self, *, since: datetime | None = None, reason: str | None = None,
+                     limit: int | None = 100) -> list[DeadLetter]:
+        """Refused messages, newest first."""
+
+    @abstractmethod
+    def count_dead_letters(self, *, reason: str | None = None) -> int: ...
+
+
+class StorageAdmin(Protocol):
+    """The database as a whole: migrations, retention, counts, closing."""
+
+    @abstractmethod
+    def migrate(self) -> list[str]:
+        """Apply the numbered migrations not yet applied; return their names. Idempotent."""
+
+    @abstractmethod
+    def counts(self) -> dict[str, int]:
+        """Row count of every table (exact; a count of the hypertable scans it)."""
+
+    @abstractmethod
+    def info(self) -> dict[str, Any]:
+        """Backend, migrations applied and pending, server facts, row counts (for pak db info)."""
+
+    @abstractmethod
+    def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
+        """Copy sightings older than ``days`` that an open case or alert needs into evidence,
+        then drop the old sightings (see tracker/storage/retention.py). Returns what it did."""
 
     @abstractmethod
     def close(self) -> None: ...
+
+
+class Storage(BatchSink, SightingStore, GatewayStore, RegistryStore, WatchlistStore, AlertStore,
+              AuditStore, DeadLetterStore, StorageAdmin):
+    """A connection (or pool) to one database, every port at once. Thread-safe for one writer
+    and many readers."""
+
+    url: str
 
     def __enter__(self) -> Storage:
         return self

@@ -11,8 +11,8 @@ from typing import Any
 
 from pak.types import Sighting
 from tests.support.wire_schema import validate
-from tracker.alert_settings import AlertSettings
-from tracker.alerts import AlertEngine
+from tracker.alerts.engine import AlertEngine
+from tracker.alerts.settings import AlertSettings
 from tracker.storage import Reader, Storage, Vehicle, open_storage
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)

@@ -1,4 +1,4 @@
-"""The alert engine (tracker/alerts.py) against a real SQLite storage: what a stolen hit
+"""The alert engine (tracker/alerts/engine.py) against a real SQLite storage: what a stolen hit
 carries, one alert id per cause however often it is delivered, repeated hits folded into one
 open alert, instances that agree through storage, and every other alert kind."""
 
@@ -22,9 +22,10 @@ from tests.tracker.alerts.alert_fixtures import (
     sighting,
     watch,
 )
-from tracker.alert_lifecycle import AlertTransitionError, can_move, move_alert
-from tracker.alerts import AlertEngine
+from tracker.alerts.engine import AlertEngine
+from tracker.alerts.lifecycle import AlertTransitionError, can_move
 from tracker.storage import Storage, Vehicle
+from tracker.usecases.alerts import move_alert
 
 
 @pytest.fixture
@@ -225,7 +226,7 @@ def test_clone_across_two_instances_from_storage(st: Storage,
     run(a, st, sighting(1, "R1", 0, 5, tag=tag))
     run(b, st, sighting(2, "R2", 25, 30, tag=tag, gw="gw-2", spool="sp-2"))
     # each instance checks what it received against storage (both passes are there)
-    found = a.check_clones(now_mono=1e12) + b.check_clones(now_mono=1e12)
+    found = a.clones.check(now_mono=1e12) + b.clones.check(now_mono=1e12)
     assert {x.alert_id for x in found} == {"clone_suspect:gw-2:sp-2:2"}
     (stored,) = st.alerts(kind="clone_suspect")
     d = stored.detail
@@ -243,7 +244,7 @@ def test_neighbouring_readers_and_plausible_hops_are_not_clones(
     tag = "E200AAAA0002"
     run(e, st, sighting(1, "R1", 0, 5, tag=tag), sighting(2, "R3", 3, 8, tag=tag))  # 111 m
     run(e, st, sighting(3, "R2", 600, 605, tag=tag))  # 5.6 km in 10 min: 34 km/h
-    assert e.check_clones(now_mono=1e12) == []
+    assert e.clones.check(now_mono=1e12) == []
 
 
 def test_simultaneous_passes_are_clones(st: Storage, engines: list[AlertEngine]) -> None:
@@ -251,7 +252,7 @@ def test_simultaneous_passes_are_clones(st: Storage, engines: list[AlertEngine])
     engines.append(e)
     tag = "E200AAAA0003"
     run(e, st, sighting(1, "R1", 0, 60, tag=tag), sighting(2, "R2", 20, 40, tag=tag))
-    (found,) = e.check_clones(now_mono=1e12)
+    (found,) = e.clones.check(now_mono=1e12)
     assert found.detail["reason"] == "simultaneous"
 
 
@@ -267,7 +268,7 @@ def test_tamper_threshold_and_debounce(st: Storage, engines: list[AlertEngine]) 
         # the hot path only counts (it never reads storage for these kinds): no alert there
         assert run(e, st, sighting(seq, reader, first, last, tag=tag, flags=("tamper",),
                                    **kw)) == []
-        return [a.alert_id for a in e.raise_flagged()]  # the timer's step
+        return [a.alert_id for a in e.flags.raise_fired()]  # the timer's step
 
     # open and closed of one sighting count once
     assert flagged(1, "R1", 0, 0, state="open") == []
@@ -294,8 +295,8 @@ def test_unaccompanied_when_the_key_is_not_there(st: Storage,
     engines.append(e)
     _pair(st, e)
     run(e, st, sighting(1, "R1", 0, 4, tag="E200CCCC0007"))
-    assert e.check_pairing(at(20)) == []  # its window is not over yet
-    (got,) = e.check_pairing(at(40))
+    assert e.pairing.check(at(20)) == []  # its window is not over yet
+    (got,) = e.pairing.check(at(40))
     assert got.alert_id == "unaccompanied:gw-1:sp-1:1"
     assert got.detail["vehicle_id"] == "V-7" and got.detail["key_tag_id"] == "31000007"
     assert [a.alert_id for a in st.alerts(kind="unaccompanied")] == [got.alert_id]
@@ -311,15 +312,15 @@ def test_accompanied_by_its_key_on_this_or_another_instance(
     # key seen by this instance, 10 s after the vehicle
     run(a, st, sighting(1, "R1", 0, 4, tag="E200CCCC0007"),
         sighting(2, "R1", 14, 15, tag="31000007", tag_type=0x31, flags=("key",)))
-    assert a.check_pairing(at(60)) == []
+    assert a.pairing.check(at(60)) == []
     # vehicle on instance a, key on instance b (stored): still accompanied
     run(a, st, sighting(3, "R2", 1000, 1004, tag="E200CCCC0007"))
     run(b, st, sighting(4, "R2", 990, 992, tag="31000007", gw="gw-2", spool="sp-2"))
-    assert a.check_pairing(at(1100)) == []
+    assert a.pairing.check(at(1100)) == []
     # the key at another reader does not count
     run(a, st, sighting(5, "R1", 2000, 2004, tag="E200CCCC0007"),
         sighting(6, "R2", 2000, 2004, tag="31000007"))
-    assert len(a.check_pairing(at(2100))) == 1
+    assert len(a.pairing.check(at(2100))) == 1
 
 
 # --- gateways, clocks, readers --------------------------------------------------------------------
@@ -340,15 +341,15 @@ def test_gateway_offline_after_grace_then_cleared(st: Storage,
     st.record_gateway("gw-5", state="online", at=at(0))
     st.record_gateway("gw-5", health=_health("gw-5", at(0)), at=at(0))
     st.record_gateway("gw-5", state="offline", at=at(10))  # its will
-    assert e.check_gateways(at(40)) == []  # a reboot would be back by now
-    (raised,) = e.check_gateways(at(80))
+    assert e.monitors.check_gateways(at(40)) == []  # a reboot would be back by now
+    (raised,) = e.monitors.check_gateways(at(80))
     assert raised.alert_id == "gateway_offline:gw-5:" + str(1795845610000)
     assert raised.detail["cause"] == "will"
-    assert e.check_gateways(at(90)) == []  # no flood while it stays down
+    assert e.monitors.check_gateways(at(90)) == []  # no flood while it stays down
     st.record_gateway("gw-5", state="online", at=at(100))
     st.record_gateway("gw-5", health=_health("gw-5", at(100)), at=at(100))
-    assert e.check_gateways(at(110)) == []  # back, but not for long enough
-    (cleared,) = e.check_gateways(at(140))
+    assert e.monitors.check_gateways(at(110)) == []  # back, but not for long enough
+    (cleared,) = e.monitors.check_gateways(at(140))
     assert cleared.status == "closed"
     stored = st.get_alert(raised.alert_id)
     assert stored is not None and stored.status == "closed"
@@ -361,8 +362,8 @@ def test_gateway_offline_when_health_stops(st: Storage, engines: list[AlertEngin
     engines.append(e)
     st.record_gateway("gw-6", state="online", at=at(0))
     st.record_gateway("gw-6", health=_health("gw-6", at(0)), at=at(0))
-    assert e.check_gateways(at(200)) == []
-    (raised,) = e.check_gateways(at(301))
+    assert e.monitors.check_gateways(at(200)) == []
+    (raised,) = e.monitors.check_gateways(at(301))
     assert raised.detail["cause"] == "no_health"
 
 
@@ -375,7 +376,7 @@ def test_clock_skew_beyond_backlog(st: Storage, engines: list[AlertEngine]) -> N
         st.record_gateway("gw-7", health=_health("gw-7", at(t - 7200)), at=at(t))
         st.record_gateway("gw-8", health=_health("gw-8", at(t - 7200), backlog_s=7300),
                           at=at(t))
-        got.append([(a.kind, a.gateway_id) for a in e.check_gateways(at(t))])
+        got.append([(a.kind, a.gateway_id) for a in e.monitors.check_gateways(at(t))])
     # raised once, after holding for 60 s; never for the gateway whose backlog explains it
     assert got == [[], [], [("clock_skew", "gw-7")], [], []]
     (stored,) = st.alerts(kind="clock_skew")
@@ -388,7 +389,7 @@ def test_clock_skew_ahead_seen_in_sightings(st: Storage, engines: list[AlertEngi
     engines.append(e)
     # received at t, stamped t + 200 s: the gateway's clock is ahead
     e.on_sightings([sighting(1, "R1", 200, 200, gw="gw-9")], at(0))
-    (got,) = e.check_gateways(at(1))
+    (got,) = e.monitors.check_gateways(at(1))
     assert got.kind == "clock_skew" and got.detail["ahead"] is True
 
 
@@ -403,9 +404,9 @@ def test_reader_silent_against_its_usual_hour(st: Storage,
     e = engine(st, Published(), silent_window_s=900, silent_check_s=60, silent_hold_s=120,
                silent_baseline_days=1, silent_min_usual=20, silent_ratio=0.1)
     engines.append(e)
-    assert e.check_readers(at(900 + 10)) == []  # silent, but not yet for long enough
-    assert e.check_readers(at(960 + 10)) == []
-    (got,) = e.check_readers(at(1020 + 10))
+    assert e.monitors.check_readers(at(900 + 10)) == []  # silent, but not yet for long enough
+    assert e.monitors.check_readers(at(960 + 10)) == []
+    (got,) = e.monitors.check_readers(at(1020 + 10))
     assert got.kind == "reader_silent" and got.reader_id == "R1"
     assert got.detail["usual"] == 60.0 and got.detail["count"] <= 3
     assert got.detail["reader"]["name"] == "Wulin Sq. north"
@@ -436,8 +437,8 @@ def test_hot_path_and_timer_share_state_safely(st: Storage,
     t.start()
     try:
         for _ in range(200):
-            e.clocks.check(at(0))
-            e._prune()
+            e.monitors.clocks.check(at(0))
+            e.flags.prune()
     finally:
         stop.set()
         t.join()
@@ -452,7 +453,7 @@ def test_readers_without_a_position_are_not_judged(st: Storage,
     # R9 is not in the register: no distance, so no verdict (and no storage read for it)
     run(e, st, sighting(1, "R1", 0, 5, tag=tag), sighting(2, "R9", 6, 8, tag=tag))
     run(e, st, sighting(3, "R9", 10, 12, tag="E200AAAA0005"))
-    assert e.check_clones(now_mono=1e12) == []
+    assert e.clones.check(now_mono=1e12) == []
 
 
 def test_clone_found_by_the_earlier_sighting_pins_the_later(
@@ -464,7 +465,7 @@ def test_clone_found_by_the_earlier_sighting_pins_the_later(
     tag = "E200AAAA0006"
     st.write_batch([sighting(2, "R2", 25, 30, tag=tag, gw="gw-2", spool="sp-2")])
     run(e, st, sighting(1, "R1", 0, 5, tag=tag))
-    (found,) = e.check_clones(now_mono=1e12)
+    (found,) = e.clones.check(now_mono=1e12)
     assert found.alert_id == "clone_suspect:gw-2:sp-2:2"
     assert found.reader_id == "R2"
     assert [p["reader_id"] for p in found.detail["passes"]] == ["R1", "R2"]

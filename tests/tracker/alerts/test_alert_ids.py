@@ -1,4 +1,4 @@
-"""Alert ids derived from their cause (tracker/alert_ids.py) and the alert payload against the
+"""Alert ids derived from their cause (tracker/alerts/ids.py) and the alert payload against the
 wire contract's JSON Schema."""
 
 from __future__ import annotations
@@ -11,14 +11,14 @@ from hypothesis import strategies as st
 
 from pak.types import SightingId
 from tests.support.wire_schema import validate
-from tracker.alert_ids import (
+from tracker.alert_wire import alert_json, encode_alert
+from tracker.alerts.ids import (
     ALERT_KINDS,
     MAX_ALERT_ID,
     parse_alert_id,
     sighting_alert_id,
     subject_alert_id,
 )
-from tracker.alert_wire import alert_json, encode_alert
 from tracker.storage.base import Alert
 
 # what the wire allows for gateway, spool and reader ids (pak/wire.py _ID_RE)

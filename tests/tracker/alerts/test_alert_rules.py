@@ -1,4 +1,4 @@
-"""The alert rules (tracker/alert_rules.py): clone verdicts, debouncing, thresholds, the
+"""The alert rules (tracker/alerts/rules.py): clone verdicts, debouncing, thresholds, the
 owner-key window, blind spots and clock skew, each against properties and worked examples."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from tracker.alert_rules import (
+from tracker.alerts.rules import (
     Debouncer,
     PassPoint,
     WindowCount,

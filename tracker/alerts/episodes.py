@@ -5,7 +5,7 @@ Each monitor turns records into :class:`Finding` objects: a ``raise`` or ``clear
 of one subject (a gateway or a reader), with when the episode began (which alert ids are
 derived from, so instances that read the same storage derive the same id) and the detail.
 The engine turns findings into alerts. Every monitor debounces
-(:class:`tracker.alert_rules.Debouncer`), so a gateway that reboots or a reader that has a
+(:class:`tracker.alerts.rules.Debouncer`), so a gateway that reboots or a reader that has a
 quiet minute does not flap.
 
 Sources:
@@ -30,8 +30,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from pak.timefmt import format_time, parse_time
-from tracker.alert_rules import Debouncer, Transition, clock_skew_s, is_silent
-from tracker.alert_settings import AlertSettings
+from tracker.alerts.rules import Debouncer, Transition, clock_skew_s, is_silent
+from tracker.alerts.settings import AlertSettings
 from tracker.storage.records import GatewayRecord
 
 __all__ = ["ClockMonitor", "Finding", "GatewayMonitor", "SilenceMonitor"]
@@ -100,7 +100,7 @@ class GatewayMonitor:
 
 class ClockMonitor:
     """``clock_skew``: the gateway's clock off by more than ``skew_tolerance_s`` beyond what its
-    backlog explains (:func:`tracker.alert_rules.clock_skew_s`), for ``skew_hold_s``."""
+    backlog explains (:func:`tracker.alerts.rules.clock_skew_s`), for ``skew_hold_s``."""
 
     def __init__(self, settings: AlertSettings) -> None:
         self.s = settings

@@ -6,7 +6,7 @@ datetimes; ``since`` is inclusive and ``until`` exclusive, both bounding a sight
 operating-system user): these functions only read.
 
 * :func:`trail`: one tag's trail (passes, trips, hops, implausible hops flagged), built by
-  :func:`tracker.trails.build_trail` from its stored sightings;
+  :func:`tracker.trails.trail.build_trail` from its stored sightings;
 * :func:`passed_here`: every sighting at one reader, or any of a set, in a window;
 * :func:`seen_together`: the tags that passed the same readers within seconds of a given tag,
   on more than one occasion (an accomplice, or the thief's own vehicle).
@@ -23,7 +23,7 @@ from pak.timefmt import format_time
 from pak.types import Sighting
 from tracker.storage.base import Storage
 from tracker.storage.records import Reader
-from tracker.trails import DistanceFn, Trail, build_trail, merge_passes
+from tracker.trails.trail import DistanceFn, Trail, build_trail, merge_passes
 
 __all__ = ["Companion", "Together", "companion_json", "passed_here", "readers_for",
            "seen_together", "trail"]

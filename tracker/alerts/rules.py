@@ -1,6 +1,6 @@
 """The alert rules as pure functions and small state machines: no I/O, no clock of their own.
 
-The engine (tracker/alerts.py) feeds them what it reads from messages and storage, with the
+The engine (tracker/alerts/engine.py) feeds them what it reads from messages and storage, with the
 time; these decide. Kept apart so each rule can be tested on its own, with hypothesis.
 
 * :func:`clone_verdict`: one tag at two readers faster than any vehicle could travel between

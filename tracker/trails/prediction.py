@@ -150,7 +150,7 @@ class TransitionModel:
 
 
 def trip_sequences(trails: Iterable[Any]) -> Iterator[tuple[list[str], list[float]]]:
-    """(readers, hop travel times) of every trip of the given trails (tracker.trails.Trail)."""
+    """(readers, hop travel times) of every trip of the given trails (trail.Trail)."""
     for trail in trails:
         for trip in trail.trips:
             readers = [p.reader_id for p in trip.passes]

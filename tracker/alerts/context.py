@@ -19,10 +19,10 @@ from typing import Any
 from pak.logs import event
 from pak.timefmt import format_time
 from pak.types import Sighting
-from tracker.movement import MovementModel
 from tracker.storage.base import Storage, StorageError
 from tracker.storage.records import Reader, Vehicle, WatchEntry
-from tracker.trails import direction_of_travel
+from tracker.trails.movement import MovementModel
+from tracker.trails.trail import direction_of_travel
 
 __all__ = ["PairedVehicle", "Registry", "reader_json", "stolen_hit_detail", "vehicle_json"]
 

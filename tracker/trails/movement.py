@@ -3,8 +3,8 @@
 At start-up (in the background: the tracker takes sightings meanwhile, and a stolen hit raised
 before the model is ready simply carries no prediction) and then every ``refresh_s``, the
 sightings of the last ``days`` days are streamed from storage in time order, turned into
-trails with :func:`tracker.trails.build_trail` and fed to a fresh
-:class:`tracker.prediction.TransitionModel`; the new model replaces the old one whole.
+trails with :func:`tracker.trails.trail.build_trail` and fed to a fresh
+:class:`tracker.trails.prediction.TransitionModel`; the new model replaces the old one whole.
 
 Streaming keeps memory to the tags on the move: a tag's sightings are collected until it has
 been quiet for longer than ``trip_gap`` (its trip is over: a later sighting would start a new
@@ -12,7 +12,7 @@ trip anyway), then become a trail and are dropped. ``max_sightings`` caps one le
 
 Learning reads millions of rows and builds trails: in the tracker's own process it would hold
 the interpreter for a minute, and every incoming sighting (and every stolen-vehicle alert) would
-wait. So the tracker runs it as a child process, ``python -m tracker.movement --db URL ...``,
+wait. So the tracker runs it as a child process, ``python -m tracker.trails.movement --db URL ...``,
 which prints the model as JSON (:meth:`TransitionModel.to_json`); only a private in-memory
 database is learned from in-process.
 """
@@ -34,10 +34,10 @@ import orjson
 from pak.logs import event
 from pak.timefmt import format_time, parse_time, utcnow
 from pak.types import Sighting
-from tracker.prediction import TransitionModel, learn
 from tracker.storage.base import Storage, StorageError
 from tracker.storage.records import Reader
-from tracker.trails import Trail, build_trail
+from tracker.trails.prediction import TransitionModel, learn
+from tracker.trails.trail import Trail, build_trail
 
 __all__ = ["MovementModel", "learn_from_sightings", "main", "prediction_json"]
 
@@ -142,7 +142,7 @@ class MovementModel:
                 close()  # a generator holding a database connection lets it go
 
     def _learn_in_child(self, now: datetime) -> tuple[TransitionModel, int]:
-        cmd = [sys.executable, "-m", "tracker.movement", "--db", self._storage.url,
+        cmd = [sys.executable, "-m", "tracker.trails.movement", "--db", self._storage.url,
                "--until", format_time(now), "--days", str(self.days),
                "--trip-gap-s", str(self.trip_gap.total_seconds()),
                "--max-sightings", str(self.max_sightings),
@@ -204,7 +204,7 @@ class MovementModel:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """The learning child: read storage, print ``{"sightings": N, "model": {...}}``."""
-    p = argparse.ArgumentParser(prog="python -m tracker.movement",
+    p = argparse.ArgumentParser(prog="python -m tracker.trails.movement",
                                 description="Learn the movement model from storage; print it "
                                             "as JSON (the tracker runs this itself).")
     p.add_argument("--db", required=True)

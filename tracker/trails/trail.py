@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 from pak.timefmt import format_time
 from pak.types import Sighting, SightingId
-from tracker.geo import bearing_deg, compass, haversine_m
+from tracker.trails.geo import bearing_deg, compass, haversine_m
 
 __all__ = [
     "Hop",
