@@ -20,7 +20,7 @@ import threading
 import time
 import tty
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,7 @@ from gateway.link.backoff import Backoff
 from gateway.link.serial_link import SerialLink
 from pak.errors import ConfigError
 from pak.types import TagRead
+from tests.support.wait import eventually
 
 LOGGER = "gateway.link.serial_link"
 
@@ -208,14 +209,6 @@ def running(link: SerialLink) -> Iterator[threading.Event]:
         assert not thread.is_alive(), "SerialLink.run did not return after stop"
 
 
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"condition not met within {timeout:.1f} s")
-
 
 def chafon_link(url: str, sink: Reads, **kw: Any) -> SerialLink:
     opts: dict[str, Any] = dict(watchdog_s=1.0, ping_every_s=0.3, backoff_initial_s=0.05,
@@ -241,7 +234,7 @@ def test_reads_arrive_with_reader_id_and_arrival_time(tmp_path: Path) -> None:
     try:
         before = datetime.now(UTC)
         with running(link):
-            wait_for(lambda: len(sink.items) >= 5)
+            eventually(lambda: len(sink.items) >= 5, 5, "five reads")
             status = link.status()
         after = datetime.now(UTC)
     finally:
@@ -272,8 +265,8 @@ def test_echo_of_our_commands_is_ignored_and_does_not_keep_a_dead_reader_alive(
     link = chafon_link(str(pty.link), sink, watchdog_s=0.8, ping_every_s=0.2)
     try:
         with running(link):
-            wait_for(lambda: len(sink.items) >= 10)
-            wait_for(lambda: link.status()["echoes"] >= 10)
+            eventually(lambda: len(sink.items) >= 10, 5, "ten reads")
+            eventually(lambda: link.status()["echoes"] >= 10, 5, "ten echoes")
             s = link.status()
             assert s["reads"] == len(sink.items)  # the echoed inventory made no read
             assert s["reconnects"] == 0
@@ -281,7 +274,7 @@ def test_echo_of_our_commands_is_ignored_and_does_not_keep_a_dead_reader_alive(
             # must not count as an answer.
             reader.streaming = False
             reader.answer_info = False
-            wait_for(lambda: link.status()["reconnects"] >= 1, timeout=4)
+            eventually(lambda: link.status()["reconnects"] >= 1, 4, "a reconnect")
     finally:
         reader.stop()
         pty.vanish()
@@ -299,10 +292,11 @@ def test_silence_past_the_watchdog_reopens_and_logs_once(
                        backoff_initial_s=0.02, backoff_max_s=0.05)
     try:
         with running(link):
-            wait_for(lambda: link.status()["reconnects"] >= 3, timeout=4)
+            eventually(lambda: link.status()["reconnects"] >= 3, 4, "three reconnects")
             s = link.status()
             # Every reopen sends the start commands again (the reader sees them a moment later).
-            wait_for(lambda: reader.inventories >= 4 and reader.infos >= 3)
+            eventually(lambda: reader.inventories >= 4 and reader.infos >= 3, 5,
+                       "inventories and info probes")
     finally:
         reader.stop()
         pty.vanish()
@@ -320,14 +314,14 @@ def test_a_quiet_reader_that_answers_the_ping_is_rearmed_not_dropped(tmp_path: P
     link = chafon_link(str(pty.link), sink, watchdog_s=0.5, ping_every_s=0.15)
     try:
         with running(link):
-            time.sleep(1.5)  # three watchdog periods
+            time.sleep(1.5)  # deliberately three watchdog periods: rearms, never a reconnect
             s = link.status()
             assert s["reconnects"] == 0 and s["state"] == "connected"
             assert s["rearms"] >= 3
             # The reader comes back to life: the inventory the link re-sent brings reads.
             reader.streaming = True
             reader.inventories = 0
-            wait_for(lambda: len(sink.items) >= 3)
+            eventually(lambda: len(sink.items) >= 3, 5, "three reads")
     finally:
         reader.stop()
         pty.vanish()
@@ -343,11 +337,11 @@ def test_a_lost_final_frame_costs_half_a_second_not_a_ping_interval(tmp_path: Pa
     link = chafon_link(str(pty.link), sink, watchdog_s=6.0, ping_every_s=3.0)
     try:
         with running(link):
-            wait_for(lambda: len(sink.items) >= 30)
+            eventually(lambda: len(sink.items) >= 30, 5, "thirty reads")
             n = len(sink.items)
             reader.lose_next = 1
             t0 = time.monotonic()
-            wait_for(lambda: len(sink.items) > n + 1, timeout=3)
+            eventually(lambda: len(sink.items) > n + 1, 3, "reads after the stall")
             stalled = time.monotonic() - t0
             s = link.status()
     finally:
@@ -379,15 +373,16 @@ def test_every_intact_read_of_a_faulty_line_arrives(tmp_path: Path, driver: str)
                           backoff_initial_s=0.05, backoff_max_s=0.2)
         with running(link):
             sim.wait(20)  # --count reached: the simulator exits
-            time.sleep(0.2)
+            sent = [orjson.loads(line) for line in truth.read_bytes().splitlines()]
+            intact = Counter(r["tag_id"] for r in sent if r["event"] == "read"
+                             and r["delivered"] and not r["corrupted"] and not r["dropped"])
+            eventually(lambda: link.status()["reads"] >= sum(intact.values()), 5,
+                       "the link decoding what the simulator wrote last")
         s = link.status()
     finally:
         if sim.poll() is None:
             sim.kill()
         sim.wait(5)
-    sent = [orjson.loads(line) for line in truth.read_bytes().splitlines()]
-    intact = Counter(r["tag_id"] for r in sent if r["event"] == "read" and r["delivered"]
-                     and not r["corrupted"] and not r["dropped"])
     damaged = sum(1 for r in sent if r["event"] == "read" and (r["corrupted"] or r["dropped"]))
     assert damaged > 0  # the seed does damage some frames
     assert Counter(sink.tags()) == intact
@@ -407,14 +402,15 @@ def test_port_vanishes_and_the_link_follows_a_new_pty_behind_the_same_symlink(
     reader2: PlayedReader | None = None
     try:
         with running(link):
-            wait_for(lambda: len(sink.items) >= 3)
+            eventually(lambda: len(sink.items) >= 3, 5, "three reads")
             reader.stop()
             first.vanish()
-            wait_for(lambda: link.status()["open_failures"] >= 3)  # absent for a while
+            eventually(lambda: link.status()["open_failures"] >= 3, 5,
+                       "three failed opens")  # absent for a while
             frames_before = link.status()["frames_ok"]
             second = Pty(link_path)  # a new device node (the kernel may reuse its number)
             reader2 = PlayedReader(second.master, EPC_B)
-            wait_for(lambda: "E28011606000020000ABCDEF" in sink.tags())
+            eventually(lambda: "E28011606000020000ABCDEF" in sink.tags(), 5, "the new tag")
             s = link.status()
         final = link.status()  # after run() returned: nothing more is delivered
     finally:
@@ -444,7 +440,7 @@ def test_backoff_is_capped_and_a_missing_port_is_logged_once(
     link = chafon_link(str(tmp_path / "never-there"), sink, backoff_initial_s=0.01,
                        backoff_max_s=0.08)
     with running(link):
-        time.sleep(1.2)
+        time.sleep(1.2)  # deliberately: the attempts made in 1.2 s are what is counted
         s = link.status()
     assert s["state"] in ("backoff", "connecting")
     assert "No such file" in s["last_error"]
@@ -479,13 +475,13 @@ def test_socket_url_reaches_a_device_server_and_reconnects(tmp_path: Path) -> No
         with running(link):
             conn, _ = server.accept()
             readers.append((conn, PlayedReader(conn.fileno(), EPC_A)))
-            wait_for(lambda: len(sink.items) >= 3)
+            eventually(lambda: len(sink.items) >= 3, 5, "three reads")
             # The device server drops the connection (its serial side rebooted).
             readers[0][1].stop()
             conn.close()
             conn2, _ = server.accept()
             readers.append((conn2, PlayedReader(conn2.fileno(), EPC_B)))
-            wait_for(lambda: "E28011606000020000ABCDEF" in sink.tags())
+            eventually(lambda: "E28011606000020000ABCDEF" in sink.tags(), 5, "the new tag")
             s = link.status()
     finally:
         for c, r in readers:
@@ -510,7 +506,7 @@ def test_a_failing_sink_does_not_take_the_link_down(tmp_path: Path) -> None:
                       reader_id="r", sink=bad_sink, watchdog_s=1.0, ping_every_s=0.3)
     try:
         with running(link):
-            wait_for(lambda: len(calls) >= 5)
+            eventually(lambda: len(calls) >= 5, 5, "five opens")
             s = link.status()
     finally:
         reader.stop()
@@ -548,10 +544,11 @@ def test_follows_pak_sim_reader_across_usb_reenumerations(tmp_path: Path) -> Non
         sink = Reads()
         link = chafon_link(str(link_path), sink, backoff_initial_s=0.02, backoff_max_s=0.1)
         with running(link):
-            wait_for(lambda: link.status()["reconnects"] >= 2 and len(sink.items) >= 20,
-                     timeout=8)
+            eventually(lambda: link.status()["reconnects"] >= 2 and len(sink.items) >= 20,
+                       8, "two reconnects and twenty reads")
             n = len(sink.items)
-            wait_for(lambda: len(sink.items) > n)  # still reading after the re-appearances
+            eventually(lambda: len(sink.items) > n, 5,
+                       "reads after the re-appearances")
             s = link.status()
     finally:
         sim.terminate()
@@ -567,7 +564,7 @@ def test_a_port_without_a_descriptor_loop_url_echoes_everything_and_is_declared_
     link = chafon_link("loop://", sink, watchdog_s=0.4, ping_every_s=0.1,
                        backoff_initial_s=0.02, backoff_max_s=0.05)
     with running(link):
-        wait_for(lambda: link.status()["reconnects"] >= 1, timeout=3)
+        eventually(lambda: link.status()["reconnects"] >= 1, 3, "a reconnect")
     s = link.status()
     assert s["echoes"] >= 3  # the inventory, then the pings, each decoded as our own command
     assert s["frames"] == {"command": s["echoes"]} and s["reads"] == 0
