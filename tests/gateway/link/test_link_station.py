@@ -145,7 +145,6 @@ def serving(sink: Reads, **kw: Any) -> Iterator[StationServer]:
         assert not thread.is_alive(), "StationServer.run did not return after stop"
 
 
-
 def test_hand_built_packets_match_the_manual() -> None:
     assert packet(0x0008, 0, DEV, bytes.fromhex("010178563412")) == REGISTER
     assert packet(0x0001, 0, DEV, bytes.fromhex("02070269")) == LOGIN
