@@ -1,7 +1,7 @@
 """A Chafon UHFReader288 played by the serial-link tests on real I/O (a pseudo-terminal
 master or a socket), with its frames built here by hand: a CRC-16/MCRF4XX written from the
 README's definition and checked against the README's known answers, never the driver's own
-encoder. Also the pty behind a by-id symlink, a recording sink and the running-link context."""
+encoder. Also the pty behind a by-id symlink."""
 
 from __future__ import annotations
 
@@ -12,8 +12,6 @@ import select
 import threading
 import time
 import tty
-from collections.abc import Iterator
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +19,7 @@ import pytest
 
 from gateway.drivers import make_driver
 from gateway.link.serial_link import SerialLink
-from pak.types import TagRead
+from tests.support.links import Reads
 
 LOGGER = "gateway.link.serial_link"
 
@@ -158,35 +156,6 @@ class Pty:
         with contextlib.suppress(FileNotFoundError):
             self.link.unlink()
         os.close(self.master)
-
-
-class Reads:
-    """A sink that records what the link delivers."""
-
-    def __init__(self) -> None:
-        self.items: list[tuple[TagRead, str, datetime]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, read: TagRead, reader_id: str, received_at: datetime) -> None:
-        with self.lock:
-            self.items.append((read, reader_id, received_at))
-
-    def tags(self) -> list[str]:
-        with self.lock:
-            return [r.tag_id for r, _, _ in self.items]
-
-
-@contextlib.contextmanager
-def running(link: SerialLink) -> Iterator[threading.Event]:
-    stop = threading.Event()
-    thread = threading.Thread(target=link.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
-        yield stop
-    finally:
-        stop.set()
-        thread.join(3)
-        assert not thread.is_alive(), "SerialLink.run did not return after stop"
 
 
 def chafon_link(url: str, sink: Reads, **kw: Any) -> SerialLink:

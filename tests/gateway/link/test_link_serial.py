@@ -24,13 +24,12 @@ from tests.gateway.link.played_reader import (
     LOGGER,
     PlayedReader,
     Pty,
-    Reads,
     chafon_link,
     crc_mcrf4xx,
-    running,
     warnings,
     with_crc,
 )
+from tests.support.links import Reads, running
 from tests.support.wait import eventually
 
 

@@ -31,11 +31,10 @@ from tests.gateway.link.played_reader import (
     LOGGER,
     PlayedReader,
     Pty,
-    Reads,
     chafon_link,
-    running,
     warnings,
 )
+from tests.support.links import Reads, running
 from tests.support.wait import eventually
 
 

@@ -24,7 +24,7 @@ import pytest
 from gateway.drivers.mr7901.protocol import MR7901Driver
 from gateway.link.station_server import StationServer
 from pak.errors import ConfigError
-from pak.types import TagRead
+from tests.support.links import Reads, running
 from tests.support.wait import eventually
 
 LOGGER = "gateway.link.station_server"
@@ -113,36 +113,12 @@ class Station:
         self.sock.close()
 
 
-class Reads:
-    def __init__(self) -> None:
-        self.items: list[tuple[TagRead, str, datetime]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, read: TagRead, reader_id: str, received_at: datetime) -> None:
-        with self.lock:
-            self.items.append((read, reader_id, received_at))
-
-    def by_reader(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        with self.lock:
-            for r, rid, _ in self.items:
-                out.setdefault(rid, []).append(r.tag_id)
-        return out
-
-
 @contextlib.contextmanager
 def serving(sink: Reads, **kw: Any) -> Iterator[StationServer]:
     kw.setdefault("clock", lambda: NOW)
     server = StationServer(("127.0.0.1", 0), MR7901Driver, sink=sink, **kw)
-    stop = threading.Event()
-    thread = threading.Thread(target=server.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield server
-    finally:
-        stop.set()
-        thread.join(3)
-        assert not thread.is_alive(), "StationServer.run did not return after stop"
 
 
 def test_hand_built_packets_match_the_manual() -> None:
