@@ -474,9 +474,6 @@ class Spool:
         """Every spooled seq (tests and tools)."""
         return [r[0] for r in self._db.execute("SELECT seq FROM sightings ORDER BY seq")]
 
-    def row_states(self) -> dict[int, str]:
-        return dict(self._db.execute("SELECT seq, state FROM sightings"))
-
     # --- closing --------------------------------------------------------------------------
 
     def close(self) -> None:

@@ -8,8 +8,10 @@ database driver, and an edge box without the server extras can still run ``pak g
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from pak import __version__
 from pak.errors import ConfigError, PakError
@@ -30,6 +32,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "bench": ("benchmarks.cli:main", "run the benchmarks, print JSON"),
 }
 
+# Packages of the source tree that the wheel leaves out. An editable install does not map
+# them either, so they are looked up beside the pak package, where a checkout has them.
+CHECKOUT_ONLY = frozenset({"benchmarks"})
+
 
 def _usage() -> str:
     width = max(map(len, COMMANDS))
@@ -42,6 +48,11 @@ def _usage() -> str:
 
 def _resolve(target: str) -> Callable[[Sequence[str]], int | None]:
     module, _, func = target.partition(":")
+    top = module.partition(".")[0]
+    if top in CHECKOUT_ONLY and importlib.util.find_spec(top) is None:
+        checkout = Path(__file__).resolve().parents[1]
+        if (checkout / top / "__init__.py").is_file():
+            sys.path.append(str(checkout))
     fn: Callable[[Sequence[str]], int | None] = getattr(importlib.import_module(module), func)
     return fn
 
@@ -61,6 +72,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         fn = _resolve(COMMANDS[name][0])
     except ModuleNotFoundError as e:
+        if e.name in CHECKOUT_ONLY:
+            print(f"pak {name}: the {e.name} are not installed: they come with a source "
+                  "checkout, not the wheel (in the checkout: pip install -e '.[dev]')",
+                  file=sys.stderr)
+            return 2
         print(f"pak {name}: a component is not installed ({e.name}); install the matching "
               "extra, e.g. pip install 'pak[gateway]' or 'pak[server]'", file=sys.stderr)
         return 2

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-__all__ = ["format_time", "from_millis", "parse_time", "to_millis", "utcnow"]
+__all__ = ["format_time", "parse_time", "to_millis", "utcnow"]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
@@ -38,7 +38,3 @@ def parse_time(s: str) -> datetime:
 def to_millis(t: datetime) -> int:
     """Milliseconds since the Unix epoch (wire times carry millisecond precision)."""
     return (t - _EPOCH) // timedelta(milliseconds=1)
-
-
-def from_millis(ms: int) -> datetime:
-    return _EPOCH + timedelta(milliseconds=ms)

@@ -4,7 +4,6 @@ wire, open before closed with one first_seen, stamped with current times."""
 from __future__ import annotations
 
 import threading
-import time
 from collections import defaultdict
 from datetime import timedelta
 
@@ -14,6 +13,7 @@ from firmware_sim.city import City
 from firmware_sim.city_publisher import CityPublisher
 from pak.timefmt import utcnow
 from pak.wire import parse_sightings
+from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 
 
@@ -32,10 +32,8 @@ def test_city_traffic_arrives_whole(mqtt_url: str, topic_root: str) -> None:
     started = utcnow()
     pub = CityPublisher(City(vehicles=1500, seed=4), mqtt_url, topic_root=topic_root, rate=2000)
     stats = pub.run(threading.Event(), duration_s=2.0)
-    deadline = time.monotonic() + 20
-    while len(got) < stats.messages:
-        assert time.monotonic() < deadline, f"{len(got)} of {stats.messages} messages"
-        time.sleep(0.05)
+    eventually(lambda: len(got) >= stats.messages, 20, f"all {stats.messages} messages",
+               step=0.05, detail=lambda: f"{len(got)} arrived")
     sub.loop_stop()
     sub.disconnect()
     assert stats.sightings > 1000

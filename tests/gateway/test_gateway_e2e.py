@@ -26,8 +26,8 @@ from tests.gateway.harness import (
     ground_truth,
     sim_reader,
     spool_rows,
-    wait_for,
 )
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.mosquitto, pytest.mark.slow]
 
@@ -71,9 +71,9 @@ def test_every_tag_arrives_open_then_closed_and_receipts_empty_the_spool(
             sim.proc.wait(20)
             want = reads_by_tag(truth)
             assert set(want) == set(TAGS), want
-            wait_for(lambda: counted_by_tag(centre) == want, 10,
-                     f"every intact read counted once: {want} vs {counted_by_tag(centre)}")
-            wait_for(lambda: not spool_rows(spool), 10, "receipted sightings leave the spool")
+            eventually(lambda: counted_by_tag(centre) == want, 10,
+                       f"every intact read counted once: {want} vs {counted_by_tag(centre)}")
+            eventually(lambda: not spool_rows(spool), 10, "receipted sightings leave the spool")
             centre.check_consistent()
             final = centre.final()
             for (spool_id, seq), closed in final.items():
@@ -101,16 +101,16 @@ def test_every_tag_arrives_open_then_closed_and_receipts_empty_the_spool(
             per_tag = Counter(s["tag_id"] for s in final.values())
             for tag, n in stays.items():
                 assert per_tag[tag] >= n, (tag, per_tag[tag], n)
-            wait_for(lambda: (centre.last_health() or {}).get("counters", {}).get("receipted",
-                                                                                0) > 0,
-                     5, "health reporting receipts")
+            eventually(lambda: (centre.last_health() or {}).get("counters", {}).get("receipted",
+                                                                                  0) > 0,
+                       5, "health reporting receipts")
             assert gw.stop() == 0
         h = centre.last_health()
         assert h is not None and h["link"]["state"] in ("connected", "backoff", "connecting")
         assert h["counters"]["reads"] == sum(want.values())
         assert h["counters"]["sightings"] == len(final)
-        wait_for(lambda: bool(centre.states) and centre.states[-1]["state"] == "offline", 5,
-                 "offline state on a clean stop")
+        eventually(lambda: bool(centre.states) and centre.states[-1]["state"] == "offline", 5,
+                   "offline state on a clean stop")
         assert centre.states[0]["state"] == "online"
 
 
@@ -130,18 +130,18 @@ def test_unreceipted_sightings_come_back_until_receipted(
                         tmp_path / "gw.log"):
             sim.proc.wait(20)
             want = reads_by_tag(truth)
-            wait_for(lambda: counted_by_tag(centre) == want, 10, "all sightings closed")
+            eventually(lambda: counted_by_tag(centre) == want, 10, "all sightings closed")
 
             def republished() -> bool:
                 return any(sum(m["state"] == "closed" for m in msgs) >= 2
                            for msgs in centre.by_id.values())
 
-            wait_for(republished, 10, "an unreceipted sighting published again")
+            eventually(republished, 10, "an unreceipted sighting published again")
             assert set(spool_rows(spool).values()) == {"closed"}  # still kept
             centre.receipting = True
-            wait_for(lambda: not spool_rows(spool), 15, "receipts empty the spool")
-            wait_for(lambda: (centre.last_health() or {}).get("spool", {}).get("depth") == 0, 5,
-                     "health showing the empty spool")
+            eventually(lambda: not spool_rows(spool), 15, "receipts empty the spool")
+            eventually(lambda: (centre.last_health() or {}).get("spool", {}).get("depth") == 0, 5,
+                       "health showing the empty spool")
             h = centre.last_health()
             assert h is not None
             assert h["counters"]["republished"] > 0 and h["counters"]["receipted"] >= len(want)
@@ -163,13 +163,13 @@ def test_broker_down_at_start_then_everything_arrives(
                     tmp_path / "gw.log") as gw:
         sim.proc.wait(20)
         want = reads_by_tag(truth)
-        wait_for(lambda: len(spool_rows(spool)) > 0 and
-                 set(spool_rows(spool).values()) == {"closed"}, 5, "sightings spooled")
+        eventually(lambda: len(spool_rows(spool)) > 0 and
+                   set(spool_rows(spool).values()) == {"closed"}, 5, "sightings spooled")
         private_broker.start()
         with Centre(private_broker.url, topic_root) as centre:
-            wait_for(lambda: counted_by_tag(centre) == want, 20,
-                     f"all arrive after the broker comes: {want} vs {counted_by_tag(centre)}")
-            wait_for(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
+            eventually(lambda: counted_by_tag(centre) == want, 20,
+                       f"all arrive after the broker comes: {want} vs {counted_by_tag(centre)}")
+            eventually(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
             centre.check_consistent()
         assert "mqtt_unreachable" in gw.log_text()
 
@@ -188,15 +188,15 @@ def test_broker_killed_and_restarted_loses_nothing(
                                        root=topic_root),
                          "--driver", DRIVER, "--serial", str(link), "--exit-after", "0.2"],
                         tmp_path / "gw.log") as gw:
-            wait_for(lambda: len(centre.messages) >= 3, 10, "traffic before the kill")
+            eventually(lambda: len(centre.messages) >= 3, 10, "traffic before the kill")
             private_broker.kill()
-            time.sleep(1.5)
+            time.sleep(1.5)  # deliberately: the reader goes on while the broker is away
             private_broker.start()
             sim.proc.wait(20)
             want = reads_by_tag(truth)
-            wait_for(lambda: counted_by_tag(centre) == want, 20,
-                     f"nothing lost: {want} vs {counted_by_tag(centre)}")
-            wait_for(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
+            eventually(lambda: counted_by_tag(centre) == want, 20,
+                       f"nothing lost: {want} vs {counted_by_tag(centre)}")
+            eventually(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
             centre.check_consistent()
             assert "mqtt_lost" in gw.log_text()
 
@@ -214,16 +214,16 @@ def test_gateway_kill_9_and_restart_loses_nothing_and_reuses_no_seq(
                          "--visible", "2", "--rate", "40", "--duration", "5",
                          "--log-sent", str(truth)], tmp_path / "sim.log") as sim:
             with gateway(args, tmp_path / "gw1.log") as gw1:
-                wait_for(lambda: len(centre.final()) >= 2, 10, "closed sightings before the kill")
+                eventually(lambda: len(centre.final()) >= 2, 10, "closed sightings before the kill")
                 gw1.kill9()
                 # the broker sees the connection die and publishes the will
-                wait_for(lambda: centre.states[-1]["state"] == "offline", 5, "the will")
+                eventually(lambda: centre.states[-1]["state"] == "offline", 5, "the will")
             seqs_before = set(spool_rows(spool)) | {k[1] for k in centre.by_id}
             with gateway(args, tmp_path / "gw2.log"):
                 sim.proc.wait(20)
                 final_tags = {r["tag_id"] for r in delivered_reads(ground_truth(truth))}
-                wait_for(lambda: centre.tags_closed() >= final_tags, 15, "every tag arrives")
-                wait_for(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
+                eventually(lambda: centre.tags_closed() >= final_tags, 15, "every tag arrives")
+                eventually(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
         centre.check_consistent()  # one identity per (spool_id, seq): no seq reused
         spools = {k[0] for k in centre.by_id}
         assert len(spools) == 1, "the restarted gateway keeps its spool id"
@@ -261,10 +261,10 @@ def test_reader_reappearing_as_a_new_pty_is_followed(
             last_connect = max(r["t"] for r in truth_recs if r["event"] == "connect")
             late = {r["tag_id"] for r in delivered_reads(truth_recs) if r["t"] > last_connect}
             assert late
-            wait_for(lambda: centre.tags_closed() >= late, 15, "reads after re-enumeration")
+            eventually(lambda: centre.tags_closed() >= late, 15, "reads after re-enumeration")
             want = reads_by_tag(truth)
-            wait_for(lambda: (centre.last_health() or {}).get("counters", {}).get(
-                "reconnects", 0) >= 1, 5, "health counting the reconnects")
+            eventually(lambda: (centre.last_health() or {}).get("counters", {}).get(
+                  "reconnects", 0) >= 1, 5, "health counting the reconnects")
             got = counted_by_tag(centre)
             assert all(got[t] <= want[t] for t in want)
         centre.check_consistent()
@@ -292,10 +292,10 @@ def test_faulty_line_every_intact_frame_arrives(
                        and (r.get("corrupted") or r.get("dropped"))]
             assert damaged, "the simulator damaged some frames"
             want = reads_by_tag(truth)
-            wait_for(lambda: all(counted_by_tag(centre)[t] >= n for t, n in want.items()), 15,
-                     f"every intact frame counted: {want} vs {counted_by_tag(centre)}")
-            wait_for(lambda: sum((centre.last_health() or {}).get("counters", {}).get(
-                "frames_bad", {}).values()) > 0, 5, "health counting bad frames")
+            eventually(lambda: all(counted_by_tag(centre)[t] >= n for t, n in want.items()), 15,
+                       f"every intact frame counted: {want} vs {counted_by_tag(centre)}")
+            eventually(lambda: sum((centre.last_health() or {}).get("counters", {}).get(
+                  "frames_bad", {}).values()) > 0, 5, "health counting bad frames")
         centre.check_consistent()
         got = counted_by_tag(centre)
         for tag in TAGS:
@@ -321,9 +321,9 @@ def test_dial_in_mr7901_station(tmp_path: Path, mqtt_url: str, topic_root: str) 
                             tmp_path / "sim.log", wait_path=False,
                             env={"TZ": "Asia/Shanghai"}) as sim:
                 sim.proc.wait(20)
-            wait_for(lambda: centre.tags_closed() >= set(station_tags), 10,
-                     "every station tag arrives")
-            wait_for(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
+            eventually(lambda: centre.tags_closed() >= set(station_tags), 10,
+                       "every station tag arrives")
+            eventually(lambda: not spool_rows(spool), 10, "spool emptied by receipts")
         centre.check_consistent()
         for s in centre.final().values():
             assert s["tag_kind"] == "active" and s["tag_type"] is not None

@@ -10,7 +10,6 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -20,6 +19,7 @@ import pytest
 from gateway.spool import DB_NAME, RESERVATION_NAME, Spool
 from pak.types import Sighting
 from pak.wire import Receipt
+from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
@@ -206,10 +206,7 @@ def test_wal_mode_and_background_fsync(tmp_path: Path) -> None:
         assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     sp.put([sighting(sp, sp.next_seq())], suspect=False, publishing=False)
     sp.commit()
-    deadline = time.monotonic() + 5
-    while sp.stats.wal_syncs == 0 and time.monotonic() < deadline:
-        time.sleep(0.01)
-    assert sp.stats.wal_syncs >= 1
+    eventually(lambda: sp.stats.wal_syncs >= 1, 5, "a background WAL sync")
     sp.close()
 
 

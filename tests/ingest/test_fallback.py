@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,8 @@ from pak.wire import Topics, parse_receipts
 from tests import services
 from tests.support.memstore import MemoryStorage
 from tests.support.streams import expected_rows, stream
+from tests.support.suback import Subacks
+from tests.support.wait import eventually
 
 
 @pytest.fixture
@@ -48,14 +49,16 @@ def test_falls_back_to_mqtt_311_and_still_ingests(mqtt311_broker: str) -> None:
     ing = Ingest(mem.as_storage(), mqtt311_broker,
                  IngestOptions(topic_root=root, client_id="trk-311", batch_max_age=0.05,
                                connack_timeout=1.0, receipt_interval=0.1))
+    subacks = Subacks(ing.consumer)
     ing.start()
     try:
         assert ing.consumer.wait_connected(15)
         assert ing.consumer.protocol == "3.1.1"
         assert ing.consumer.subscriptions()[0] == f"{root}/gw/+/sightings"  # no $share
-        time.sleep(0.3)
+        subacks.wait(10)
         receipts: list[bytes] = []
         got = threading.Event()
+        subscribed = threading.Event()
         pub = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="gw-311",
                           protocol=mqtt.MQTTv311)
 
@@ -64,18 +67,17 @@ def test_falls_back_to_mqtt_311_and_still_ingests(mqtt311_broker: str) -> None:
             got.set()
 
         pub.on_message = on_receipt
+        pub.on_subscribe = lambda *a: subscribed.set()
         port = int(mqtt311_broker.rsplit(":", 1)[1])
         pub.connect("127.0.0.1", port)
         pub.loop_start()
         pub.subscribe(Topics(root).receipts("gw-f"), qos=1)
-        time.sleep(0.3)
+        assert subscribed.wait(10), "no SUBACK for the receipts"
         messages = stream(["gw-f"], 10, seed=5, dup_rate=0.0)
         for m in messages:
             pub.publish(Topics(root).sightings("gw-f"), m.payload(), qos=1)
-        deadline = time.monotonic() + 10
-        while mem.count_sightings() < 10 or not got.is_set():
-            assert time.monotonic() < deadline, "nothing stored or receipted over MQTT 3.1.1"
-            time.sleep(0.05)
+        eventually(lambda: mem.count_sightings() >= 10 and got.is_set(), 10,
+                   "ten sightings stored and a receipt over MQTT 3.1.1")
         assert mem.rows.keys() == expected_rows(messages).keys()
         assert parse_receipts(receipts[0]).gateway_id == "gw-f"
         pub.loop_stop()

@@ -17,20 +17,14 @@ from pak.wire import Topics
 from tests import services
 from tests.ingest.test_messages import HOSTILE
 from tests.support.memstore import MemoryStorage
+from tests.support.metrics import sample
 from tests.support.publisher import RepublishingPublisher
 from tests.support.stores import Store
 from tests.support.streams import expected_rows, stream
+from tests.support.suback import Subacks
+from tests.support.wait import eventually
 
 pytestmark = pytest.mark.mosquitto
-
-
-def wait_for(pred: object, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if pred():  # type: ignore[operator]
-            return
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def start_ingest(storage: object, url: str, root: str, **opts: object) -> Ingest:
@@ -39,9 +33,10 @@ def start_ingest(storage: object, url: str, root: str, **opts: object) -> Ingest
                             receipt_interval=0.1,
                             **opts)  # type: ignore[arg-type]
     ing = Ingest(storage, url, options)  # type: ignore[arg-type]
+    subacks = Subacks(ing.consumer)
     ing.start()
     assert ing.consumer.wait_connected(10), "tracker could not connect"
-    time.sleep(0.2)  # SUBACK
+    subacks.wait(10)
     return ing
 
 
@@ -71,15 +66,15 @@ def test_a_hostile_mixed_stream_is_stored_exactly_once(
             pub.publish_raw(topics.sightings("gw-7"), p)
         pub.wait_receipted(40)
         assert pub.bad_receipts == 0
-    wait_for(lambda: len(store.dead()) >= len(HOSTILE), 10, "all dead letters")
+    eventually(lambda: len(store.dead()) >= len(HOSTILE), 10, "all dead letters")
     assert store.rows() == expected_rows(messages)
     dead = store.dead()
     assert Counter(d.reason for d in dead) == Counter(r for _, _, r in HOSTILE)
     small = {p for _, p, _ in HOSTILE if len(p) < 65536}
     assert small <= {d.payload for d in dead}
-    metrics = ing.metrics
-    assert metrics.stored._value.get() >= len(expected_rows(messages))
-    assert sum(metrics.dead_letters.labels(r)._value.get()
+    registry = ing.metrics.registry
+    assert sample(registry, "pak_ingest_sightings_stored_total") >= len(expected_rows(messages))
+    assert sum(sample(registry, "pak_ingest_dead_letters_total", reason=r)
                for r in {r for _, _, r in HOSTILE}) == len(HOSTILE)
 
 
@@ -94,8 +89,8 @@ def test_receipts_come_after_the_commit_and_name_what_is_stored(
     messages = stream(["gw-r"], 60, seed=3, dup_rate=0.2)
     with RepublishingPublisher(mqtt_url, topic_root, republish_after=30) as pub:
         pub.publish(messages)
-        wait_for(lambda: mem.attempts >= 3, 10, "write attempts")
-        time.sleep(0.3)
+        eventually(lambda: mem.attempts >= 3, 10, "write attempts")
+        time.sleep(0.3)  # deliberately: a receipt sent too early would arrive in this window
         assert pub.receipts == [], "a receipt before anything was committed"
         assert mem.rows == {}
         assert ing.batcher.pending >= len(messages) - 5  # held, not acked
@@ -125,21 +120,25 @@ def test_bad_messages_are_acked_too(mqtt_url: str, topic_root: str) -> None:
     opts = IngestOptions(topic_root=topic_root, client_id=services.unique("trk-"),
                          group=services.unique("g"), batch_max_age=0.05, receipt_interval=0.1)
     ing = Ingest(mem.as_storage(), mqtt_url, opts)
+    subacks = Subacks(ing.consumer)
     ing.start()
     assert ing.consumer.wait_connected(10)
-    time.sleep(0.2)
+    subacks.wait(10)
     with RepublishingPublisher(mqtt_url, topic_root) as pub:
         for _, payload, _ in HOSTILE[:6]:
             pub.publish_raw(Topics(topic_root).sightings("gw-7"), payload)
-        wait_for(lambda: len(mem.dead) == 6 and not ing.batcher.pending, 10, "dead letters")
+        eventually(lambda: len(mem.dead) == 6 and not ing.batcher.pending, 10, "dead letters")
     assert ing.stop(2.0)
     again = MemoryStorage()
     ing2 = Ingest(again.as_storage(), mqtt_url, opts)  # the same client id: the same session
+    subacks = Subacks(ing2.consumer)
     ing2.start()
     try:
         assert ing2.consumer.wait_connected(10)
-        time.sleep(1.0)
-        assert ing2.metrics.messages.labels("sightings")._value.get() == 0
+        subacks.wait(10)
+        time.sleep(1.0)  # deliberately: a redelivery of the refused messages would come in it
+        assert sample(ing2.metrics.registry, "pak_ingest_messages_received_total",
+                      kind="sightings") == 0
         assert again.dead == []
     finally:
         ing2.stop(2.0)
@@ -156,19 +155,21 @@ def test_receive_maximum_lets_batches_fill(private_broker: services.PrivateMosqu
     ing = Ingest(mem.as_storage(), private_broker.url,
                  IngestOptions(topic_root=root, client_id="fill", batch_size=1000,
                                batch_max_age=30.0, receive_maximum=receive_maximum))
+    subacks = Subacks(ing.consumer)
     ing.start()
     try:
         assert ing.consumer.wait_connected(10)
-        time.sleep(0.2)
+        subacks.wait(10)
         messages = stream(["gw-a", "gw-b"], 1500, seed=9, dup_rate=0.0)
         with RepublishingPublisher(private_broker.url, root, republish_after=600) as pub:
             pub.publish(messages)
             if fills:  # long before the 30 s age
-                wait_for(lambda: mem.count_sightings() >= 1000, 10, "a full batch")
+                eventually(lambda: mem.count_sightings() >= 1000, 10, "a full batch")
             else:
-                time.sleep(2.0)
+                eventually(lambda: ing.batcher.pending == 20, 10, "the broker's window full")
+                time.sleep(2.0)  # deliberately: a batch committed early would do so in it
         if fills:
-            assert ing.metrics.batch_size._sum.get() >= 1000
+            assert sample(ing.metrics.registry, "pak_ingest_batch_sightings_sum") >= 1000
         else:
             assert mem.count_sightings() == 0  # 20 messages hold ~200 sightings: no batch
             assert ing.batcher.pending == 20

@@ -7,7 +7,6 @@ pak/schemas/sightings.json."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,6 +20,8 @@ from ingest.consumer import Ack
 from ingest.pipeline import DEAD_LETTER_KEEP, Ingest, IngestOptions
 from pak.types import Sighting
 from tests.support.memstore import MemoryStorage
+from tests.support.metrics import sample
+from tests.support.wait import eventually
 from tracker.storage.base import Alert
 
 NOW = datetime(2026, 11, 28, 6, 15, 0, 125000, tzinfo=UTC)
@@ -63,10 +64,8 @@ def ingest() -> Iterator[tuple[Ingest, MemoryStorage]]:
 
 
 def drain(ing: Ingest) -> None:
-    deadline = time.monotonic() + 5
-    while ing.batcher.pending:
-        assert time.monotonic() < deadline
-        time.sleep(0.005)
+    eventually(lambda: not ing.batcher.pending, 5, "the batcher drained",
+               detail=lambda: f"{ing.batcher.pending} pending")
 
 
 def test_a_good_message_is_stored_as_written() -> None:
@@ -137,7 +136,7 @@ def test_a_bad_sightings_payload_is_a_dead_letter_with_its_reason(
     else:
         assert dead.payload == payload[:DEAD_LETTER_KEEP] and str(len(payload)) in dead.detail
     assert store.rows == {}
-    assert ing.metrics.dead_letters.labels(reason)._value.get() == 1
+    assert sample(ing.metrics.registry, "pak_ingest_dead_letters_total", reason=reason) == 1
 
 
 def test_an_old_backlog_is_accepted() -> None:
@@ -214,7 +213,7 @@ def test_hooks_see_sightings_before_the_batch_and_their_alerts_are_stored() -> N
     assert ing.batcher.stop(2.0)
     assert list(store.alerts) == ["stolen_hit:gw-7:sp-x:41"]
     assert len(store.rows) == 1
-    assert ing.metrics.hook_errors._value.get() == 2
+    assert sample(ing.metrics.registry, "pak_ingest_hook_errors_total") == 2
 
 
 @given(st.one_of(st.binary(max_size=300),

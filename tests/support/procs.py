@@ -7,13 +7,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.request
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from tests import services
+from tests.support.wait import eventually
 
 PAK = [sys.executable, "-m", "pak.cli"]
 
@@ -40,15 +40,16 @@ class TrackerProcess:
         return self.log.read_text(errors="replace") if self.log.exists() else ""
 
     def wait_log(self, needle: str, timeout: float, count: int = 1) -> None:
-        deadline = time.monotonic() + timeout
-        while self.log_text().count(needle) < count:
+        def logged() -> bool:
+            if self.log_text().count(needle) >= count:
+                return True
             if self.proc is not None and self.proc.poll() is not None:
                 raise AssertionError(f"tracker exited ({self.proc.returncode}):\n"
                                      f"{self.log_text()[-3000:]}")
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no {needle!r} in the tracker's log:\n"
-                                     f"{self.log_text()[-3000:]}")
-            time.sleep(0.05)
+            return False
+
+        eventually(logged, timeout, f"{needle!r} in the tracker's log", step=0.05,
+                   detail=lambda: self.log_text()[-3000:])
 
     def kill9(self) -> None:
         if self.proc and self.proc.poll() is None:

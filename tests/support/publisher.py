@@ -21,6 +21,7 @@ from pak.errors import WireError
 from pak.types import Sighting
 from pak.wire import Receipt, Topics, encode_sightings, parse_receipts
 from tests.support.streams import Message
+from tests.support.wait import eventually
 
 Key = tuple[str, str, int, str]  # gateway, spool, seq, state
 
@@ -45,6 +46,9 @@ class RepublishingPublisher:
         c.max_inflight_messages_set(1000)
         c.reconnect_delay_set(1, 2)
         c.on_connect = self._on_connect
+        # up once the broker has answered the receipts subscription (its SUBACK): a receipt
+        # for something published before that would be lost
+        c.on_subscribe = lambda *a: self._connected.set()
         c.on_disconnect = lambda *a: self._connected.clear()
         c.on_message = self._on_message
         self.client = c
@@ -66,7 +70,6 @@ class RepublishingPublisher:
     def _on_connect(self, client: mqtt.Client, u: object, flags: object, rc: object,
                     props: object) -> None:
         client.subscribe(self.topics.all_gateways("receipts"), qos=1)
-        self._connected.set()
 
     def _on_message(self, client: mqtt.Client, u: object, msg: mqtt.MQTTMessage) -> None:
         try:
@@ -128,10 +131,6 @@ class RepublishingPublisher:
             return len(self.pending)
 
     def wait_receipted(self, timeout: float) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if not self.unreceipted():
-                return
-            time.sleep(0.05)
-        raise AssertionError(f"{self.unreceipted()} sighting forms never receipted "
-                             f"(republished {self.republished} messages)")
+        eventually(lambda: not self.unreceipted(), timeout, "every sighting form receipted",
+                   step=0.05, detail=lambda: f"{self.unreceipted()} never receipted "
+                                             f"(republished {self.republished} messages)")

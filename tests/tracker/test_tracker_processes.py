@@ -18,6 +18,7 @@ from tests.support.procs import TrackerProcess, tracker
 from tests.support.publisher import RepublishingPublisher
 from tests.support.stores import Store
 from tests.support.streams import Message, expected_rows, stream
+from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.slow, pytest.mark.mosquitto]
 
@@ -80,10 +81,10 @@ def test_postgres_restarted_mid_stream(tmp_path: Path, private_broker: services.
                  client_id="pg", extra=extra) as t:
         with RepublishingPublisher(private_broker.url, root, republish_after=4) as pub:
             feeder = publish_in_background(pub, messages, rate=100)
-            time.sleep(1.0)
+            eventually(lambda: pub.receipts, 10, "the first receipts")  # the stream is flowing
             # down longer than a write waits for a connection: batches fail and are retried
             private_pg.stop()
-            time.sleep(2.0)
+            time.sleep(2.0)  # deliberately: the outage lasts while the stream goes on
             private_pg.start()
             feeder.join(30)
             pub.wait_receipted(40)
@@ -109,9 +110,9 @@ def test_tracker_killed_mid_stream_then_restarted(
         try:
             t.start()
             feeder = publish_in_background(pub, messages, rate=100)
-            time.sleep(1.2)
+            eventually(lambda: pub.receipts, 10, "the first receipts")  # the stream is flowing
             t.kill9()
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberately: the stream goes on while no tracker is there
             t.start()  # the same client id: the broker resumes its session
             assert "session_present=True" in t.log_text().rsplit("mqtt_connected", 1)[1]
             feeder.join(30)
@@ -129,9 +130,9 @@ def test_broker_killed_mid_stream_then_restarted(
     with tracker(tmp_path, mqtt=private_broker.url, db=pg_url, root=root, client_id="bk") as t:
         with RepublishingPublisher(private_broker.url, root, republish_after=3) as pub:
             feeder = publish_in_background(pub, messages, rate=100)
-            time.sleep(1.2)
+            eventually(lambda: pub.receipts, 10, "the first receipts")  # the stream is flowing
             private_broker.kill()
-            time.sleep(0.5)
+            time.sleep(0.5)  # deliberately: the gateways go on publishing to no broker
             private_broker.start()
             feeder.join(30)
             pub.wait_receipted(40)
@@ -152,10 +153,8 @@ def test_sigterm_commits_acks_and_receipts_what_is_pending(
                  extra=["--batch-max-age-ms", "60000", "--batch-size", "100000"]) as t:
         with RepublishingPublisher(private_broker.url, root, republish_after=600) as pub:
             pub.publish(messages)
-            deadline = time.monotonic() + 20
-            while t.metric("pak_ingest_sightings_received_total") < sent:
-                assert time.monotonic() < deadline, "the tracker did not receive the stream"
-                time.sleep(0.05)
+            eventually(lambda: t.metric("pak_ingest_sightings_received_total") >= sent, 20,
+                       "the tracker receiving the whole stream", step=0.05)
             assert pub.receipts == []  # nothing committed yet
             t0 = time.monotonic()
             assert t.stop() == 0

@@ -4,7 +4,6 @@ announcements, the periodic reload that heals a missed one, the CSV import, the 
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -16,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pak.timefmt import format_time
+from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 from tests.tracker.alerts.alert_fixtures import T0, at
 from tracker.storage import Storage, open_storage
@@ -97,10 +97,7 @@ def test_reload_heals_a_missed_announcement(db: tuple[str, Storage]) -> None:
     cache.start()
     try:
         add(s, "BB01", "C1")  # changed in storage; the announcement never came
-        deadline = time.monotonic() + 5
-        while "BB01" not in cache and time.monotonic() < deadline:
-            time.sleep(0.01)
-        assert "BB01" in cache
+        eventually(lambda: "BB01" in cache, 5, "the reload finding BB01")
     finally:
         cache.stop()
 
@@ -226,9 +223,7 @@ def test_cli_announces_on_the_broker(db: tuple[str, Storage], mqtt_url: str,
                                mqtt_url, "--topic-root", topic_root]) == 0
         assert watchlist_main(["remove", "AABB10", "--db", url, "--mqtt", mqtt_url,
                                "--topic-root", topic_root]) == 0
-        deadline = time.monotonic() + 5
-        while len(got) < 2 and time.monotonic() < deadline:
-            time.sleep(0.01)
+        eventually(lambda: len(got) >= 2, 5, "both announcements")
     finally:
         c.loop_stop()
         c.disconnect()

@@ -78,10 +78,6 @@ class ChafonDriver(Driver):
         """One inventory round (UHFReader18, broadcast: ``04 FF 01 1B B4``)."""
         return self._inventory
 
-    def reader_info_command(self) -> bytes:
-        """Get reader information (broadcast: ``04 FF 21 19 95``)."""
-        return self._reader_info
-
     def start_commands(self) -> list[bytes]:
         return [self._inventory]
 

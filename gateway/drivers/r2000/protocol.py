@@ -24,8 +24,6 @@ from gateway.drivers.r2000.codes import (
     BROADCAST,
     CMD_FAST_SWITCH_INVENTORY,
     CMD_GET_FIRMWARE_VERSION,
-    CMD_GET_OUTPUT_POWER,
-    CMD_GET_WORK_ANTENNA,
     CMD_NAMES,
     CMD_REAL_TIME_INVENTORY,
     CMD_SET_OUTPUT_POWER,
@@ -52,8 +50,6 @@ __all__ = [
     "R2000Driver",
     "fast_switch_inventory_command",
     "get_firmware_command",
-    "get_output_power_command",
-    "get_work_antenna_command",
     "real_time_inventory_command",
     "set_output_power_command",
     "set_work_antenna_command",
@@ -91,10 +87,6 @@ def set_work_antenna_command(antenna: int, address: int = BROADCAST) -> bytes:
     return frame_bytes(address, CMD_SET_WORK_ANTENNA, bytes((_antenna_id(antenna, 8),)))
 
 
-def get_work_antenna_command(address: int = BROADCAST) -> bytes:
-    return frame_bytes(address, CMD_GET_WORK_ANTENNA)
-
-
 def get_firmware_command(address: int = BROADCAST) -> bytes:
     """0x72, the watchdog ping: ``A0 03 01 72 EA`` for address 1."""
     return frame_bytes(address, CMD_GET_FIRMWARE_VERSION)
@@ -109,10 +101,6 @@ def set_output_power_command(dbm: int | Sequence[int], address: int = BROADCAST)
         if not 0 <= p <= MAX_POWER_DBM:
             raise R2000FrameError(f"output power {p} dBm: 0-{MAX_POWER_DBM}")
     return frame_bytes(address, CMD_SET_OUTPUT_POWER, bytes(powers))
-
-
-def get_output_power_command(address: int = BROADCAST) -> bytes:
-    return frame_bytes(address, CMD_GET_OUTPUT_POWER)
 
 
 def _antenna_id(antenna: int, ports: int) -> int:

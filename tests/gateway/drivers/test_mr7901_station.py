@@ -8,7 +8,6 @@ from __future__ import annotations
 import random
 import socket
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
@@ -39,6 +38,7 @@ from gateway.drivers.mr7901.frames import (
 )
 from gateway.drivers.mr7901.protocol import MR7901Driver
 from pak.types import TagRead
+from tests.support.wait import eventually
 
 T0 = datetime(2026, 11, 28, 14, 0, 0)  # the station's clock (naive; the platform runs UTC)
 PLATFORM = ("192.0.2.1", 4600)
@@ -376,14 +376,10 @@ class TinyPlatform:
                     for reply in drv.replies(item, datetime.now(UTC)):
                         conn.sendall(reply)
 
-    def wait_for(self, cond: Callable[[], bool], timeout: float = 10.0) -> bool:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            with self.lock:
-                if cond():
-                    return True
-            time.sleep(0.01)
-        return False
+    def holds(self, cond: Callable[[], bool]) -> bool:
+        """`cond` evaluated while the connection threads cannot change the log or the reads."""
+        with self.lock:
+            return cond()
 
     def close(self) -> None:
         self.done.set()
@@ -430,13 +426,13 @@ def test_station_dials_follows_the_redirect_and_reports(tiny_platform: TinyPlatf
     th = threading.Thread(target=station)
     th.start()
     try:
-        ok = p.wait_for(lambda: {r.tag_id for r in p.reads} >= {"A1B2C3D4", "0000BEEF"}
-                        and p.log.count(("load", "heartbeat")) >= 2)
+        eventually(lambda: p.holds(lambda: {r.tag_id for r in p.reads} >= {"A1B2C3D4", "0000BEEF"}
+                                   and p.log.count(("load", "heartbeat")) >= 2),
+                   10, "both tags and two heartbeats at the platform", detail=lambda: str(p.log))
     finally:
         stop.set()
         th.join(timeout=5)
     assert not th.is_alive()
-    assert ok, p.log
     # Registered at the platform address, then everything else on the advertised one.
     assert p.log[0] == ("platform", "register")
     assert {k for n, k in p.log if n == "platform"} == {"register"}

@@ -15,7 +15,7 @@ import struct
 import threading
 import time
 from binascii import crc_hqx
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
@@ -24,7 +24,8 @@ import pytest
 from gateway.drivers.mr7901.protocol import MR7901Driver
 from gateway.link.station_server import StationServer
 from pak.errors import ConfigError
-from pak.types import TagRead
+from tests.support.links import Reads, running
+from tests.support.wait import eventually
 
 LOGGER = "gateway.link.station_server"
 DEV = "861694034205896"
@@ -112,45 +113,12 @@ class Station:
         self.sock.close()
 
 
-class Reads:
-    def __init__(self) -> None:
-        self.items: list[tuple[TagRead, str, datetime]] = []
-        self.lock = threading.Lock()
-
-    def __call__(self, read: TagRead, reader_id: str, received_at: datetime) -> None:
-        with self.lock:
-            self.items.append((read, reader_id, received_at))
-
-    def by_reader(self) -> dict[str, list[str]]:
-        out: dict[str, list[str]] = {}
-        with self.lock:
-            for r, rid, _ in self.items:
-                out.setdefault(rid, []).append(r.tag_id)
-        return out
-
-
 @contextlib.contextmanager
 def serving(sink: Reads, **kw: Any) -> Iterator[StationServer]:
     kw.setdefault("clock", lambda: NOW)
     server = StationServer(("127.0.0.1", 0), MR7901Driver, sink=sink, **kw)
-    stop = threading.Event()
-    thread = threading.Thread(target=server.run, args=(stop,), daemon=True)
-    thread.start()
-    try:
+    with running(server):
         yield server
-    finally:
-        stop.set()
-        thread.join(3)
-        assert not thread.is_alive(), "StationServer.run did not return after stop"
-
-
-def wait_for(cond: Callable[[], bool], timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if cond():
-            return
-        time.sleep(0.01)
-    raise AssertionError(f"condition not met within {timeout:.1f} s")
 
 
 def test_hand_built_packets_match_the_manual() -> None:
@@ -181,7 +149,7 @@ def test_a_session_is_answered_as_the_manual_says_and_reads_carry_the_device_id(
         assert st.ask(LOGIN) == (0x8001, 0, DEV, b"\x00" + NOW_FIELD)
         assert st.ask(HEARTBEAT) == (0x8003, 3, DEV, b"\x00" + NOW_FIELD)
         assert st.ask(DATA) == (0x8004, 0x8D, DEV, b"\x00" + NOW_FIELD)
-        wait_for(lambda: server.status()["stations"] == [DEV])
+        eventually(lambda: server.status()["stations"] == [DEV], 5, "the station logged in")
         s = server.status()
         st.close()
     assert [(r.tag_id, r.tag_type, r.antenna, r.rssi_dbm) for r, _, _ in sink.items] == [
@@ -239,7 +207,7 @@ def test_two_stations_at_once_each_read_under_its_own_id() -> None:
         a, b = Station(server.bound_port), Station(server.bound_port)
         assert a.ask(packet(0x0001, 1, a_id, bytes.fromhex("03020000")))[0] == 0x8001
         assert b.ask(packet(0x0001, 1, b_id, bytes.fromhex("03020000")))[0] == 0x8001
-        wait_for(lambda: server.status()["stations"] == [a_id, b_id])
+        eventually(lambda: server.status()["stations"] == [a_id, b_id], 5, "both stations")
         # Interleaved, one partly sent while the other completes.
         pa = packet(0x0004, 2, a_id, tag_tlv(bytes.fromhex("A1A2A3A4")))
         pb = packet(0x0004, 2, b_id, tag_tlv(bytes.fromhex("B1B2B3B4"))
@@ -250,7 +218,7 @@ def test_two_stations_at_once_each_read_under_its_own_id() -> None:
         assert b.ask(packet(0x0003, 3, b_id, bytes.fromhex("0A0110010302") + NOW_FIELD))[0] \
             == 0x8003
         a.close()
-        wait_for(lambda: server.status()["stations"] == [b_id])
+        eventually(lambda: server.status()["stations"] == [b_id], 5, "only station b")
         s = server.status()
         b.close()
     assert sink.by_reader() == {a_id: ["A1A2A3A4"], b_id: ["B1B2B3B4", "B5B6B7B8"]}
@@ -265,7 +233,7 @@ def test_a_configured_reader_id_names_every_read() -> None:
         st = Station(server.bound_port)
         st.ask(DATA)
         st.close()
-        wait_for(lambda: len(sink.items) == 2)
+        eventually(lambda: len(sink.items) == 2, 5, "two reads")
     assert {rid for _, rid, _ in sink.items} == {"xing-12"}
 
 
@@ -299,7 +267,7 @@ def test_an_idle_connection_is_closed() -> None:
         t0 = time.monotonic()
         assert st.closed_by_server(timeout=3)
         idle_for = time.monotonic() - t0
-        wait_for(lambda: server.status()["connections"] == 0)
+        eventually(lambda: server.status()["connections"] == 0, 5, "no connections")
         s = server.status()
         st.close()
     assert 0.25 <= idle_for < 1.5
@@ -333,10 +301,12 @@ def test_two_simulated_stations_register_follow_the_redirect_and_report() -> Non
         for t in threads:
             t.start()
         try:
-            wait_for(lambda: all(len(v) >= 5 for v in sink.by_reader().values())
-                     and len(sink.by_reader()) == 2)
-            wait_for(lambda: server.status()["stations"] == sorted(ids))
-            time.sleep(0.4)  # at least one heartbeat each
+            eventually(lambda: all(len(v) >= 5 for v in sink.by_reader().values())
+                       and len(sink.by_reader()) == 2, 5, "five reads from each station")
+            eventually(lambda: server.status()["stations"] == sorted(ids), 5, "both stations")
+            # Deliberately longer than heartbeat_s: each station sends a heartbeat meanwhile
+            # (counted in its own stats, which are read once it stops).
+            time.sleep(0.4)
             s = server.status()
         finally:
             stop.set()

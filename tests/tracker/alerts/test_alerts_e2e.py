@@ -25,6 +25,7 @@ from pak.types import Sighting
 from pak.wire import Topics, encode_sightings
 from tests import services
 from tests.support.procs import tracker
+from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 from tracker.storage import Reader, open_storage
 from tracker.watchlist_cli import main as watchlist_main
@@ -68,14 +69,6 @@ def prepare_db(path: Path, *, watched: bool) -> str:
     return url
 
 
-def wait_for(cond: object, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not cond():  # type: ignore[operator]
-        if time.monotonic() > deadline:
-            raise AssertionError("timed out")
-        time.sleep(0.02)
-
-
 def sighting_message(seq: int, state: str, gw: str = "gw-e2e") -> bytes:
     now = utcnow()
     s = Sighting(gw, "sp-e2e", seq, state, TAG, "active", "R-e2e",  # type: ignore[arg-type]
@@ -97,10 +90,12 @@ def test_one_alert_id_even_when_delivered_twice(tmp_path: Path, mqtt_url: str,
         gw.publish(topics.sightings("gw-e2e"), sighting_message(41, "closed"),
                    qos=1).wait_for_publish(5)
         with open_storage(db) as st:
-            wait_for(lambda: st.alerts() and st.count_sightings() == 1
-                     and st.get_sighting(st.sightings()[0].id).state == "closed")  # type: ignore[union-attr]
-            wait_for(lambda: len(alerts) >= 1)
-            time.sleep(0.5)  # anything more that was going to arrive
+            eventually(lambda: st.alerts() and st.count_sightings() == 1
+                       and st.get_sighting(st.sightings()[0].id).state == "closed",  # type: ignore[union-attr]
+                       10, "the alert and the closed sighting stored")
+            eventually(lambda: len(alerts) >= 1, 10, "the alert on MQTT")
+            # Deliberately let time pass: a second alert for the redelivery would arrive in it.
+            time.sleep(0.5)
             stored = st.alerts()
         ids = {validate("alert", p)["alert_id"] for p in alerts}
         assert ids == {"stolen_hit:gw-e2e:sp-e2e:41"}
@@ -151,8 +146,10 @@ def test_gateway_will_becomes_gateway_offline(tmp_path: Path, mqtt_url: str,
         gw.publish(topics.state("gw-gone"), encode_state("offline", went, gateway_id="gw-gone"),
                    qos=1, retain=True).wait_for_publish(5)
         try:
-            wait_for(lambda: len(alerts) >= 1)
-            time.sleep(1.0)  # checked five more times meanwhile: still one alert
+            eventually(lambda: len(alerts) >= 1, 10, "the gateway_offline alert")
+            # Deliberately let time pass: the timer checks five more times meanwhile, and a
+            # second alert would arrive in it.
+            time.sleep(1.0)
         finally:  # leave no retained message behind on the shared broker
             gw.publish(topics.state("gw-gone"), b"", qos=1, retain=True).wait_for_publish(5)
     objs = [validate("alert", p) for p in alerts]
