@@ -150,9 +150,6 @@ class Debouncer(Generic[K]):
     def keys(self) -> list[K]:
         return list(self._state)
 
-    def forget(self, key: K) -> None:
-        self._state.pop(key, None)
-
 
 @dataclass(slots=True)
 class _Window:
