@@ -44,6 +44,7 @@ from gateway.spool import Spool, SpoolRow
 from pak import __version__
 from pak.errors import ConfigError
 from pak.logs import event
+from pak.mqtt import gateway_backoff
 from pak.timefmt import format_time, utcnow
 from pak.types import Sighting, StampedRead, TagRead
 from pak.wire import Receipt, Topics, dumps
@@ -176,16 +177,12 @@ class Gateway:
         self._clock_status = self._clock_check.check(self._clock())
         if self._clock_status.suspect:
             event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
-        ep = s.endpoint()
         self.publisher = Publisher(
-            gateway_id=s.gateway_id, topics=self._topics, endpoint=ep,
+            gateway_id=s.gateway_id, topics=self._topics, brokers=s.broker(),
             on_receipt=self._receipts.append,
             on_window=lambda: self._queue.put("wake"),
             protocol=s.mqtt_protocol, keepalive=s.mqtt_keepalive,
-            ca=str(s.mqtt_ca) if s.mqtt_ca else None,
-            cert=str(s.mqtt_cert) if s.mqtt_cert else None,
-            key=str(s.mqtt_key) if s.mqtt_key else None,
-            max_inflight=s.max_inflight, reconnect_max_s=s.mqtt_reconnect_max,
+            max_inflight=s.max_inflight, backoff=gateway_backoff(s.mqtt_reconnect_max),
             clock=self._clock)
         link_stop = threading.Event()
         link_thread = threading.Thread(target=self.link.run, args=(link_stop,), name="link",

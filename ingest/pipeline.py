@@ -31,7 +31,7 @@ from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
 from ingest.receipts import PendingReceipts
 from ingest.validate import dead_letter, parse_health, parse_state, parse_watchlist
-from pak.broker_url import BrokerUrl
+from pak.broker_url import Brokers, BrokerUrl
 from pak.errors import WireError
 from pak.logs import event
 from pak.timefmt import utcnow
@@ -101,7 +101,7 @@ class Ingest:
     def __init__(
         self,
         storage: Storage,
-        mqtt_url: str | BrokerUrl,
+        mqtt_url: str | BrokerUrl | Brokers,
         options: IngestOptions | None = None,
         *,
         hooks: Sequence[SightingHook] = (),

@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from pak.checks import at_least
 from pak.errors import ConfigError
-from pak.settings import load, positive, setting
+from pak.settings import load, setting
 
 
 @dataclass(frozen=True)
 class Demo:
     gateway_id: str = setting(help="id")
-    rate: float = setting(1.0, help="rate", check=positive)
+    rate: float = setting(1.0, help="rate", check=at_least(0.001))
     port: int = setting(1883, help="port")
     verbose: bool = setting(False, help="verbose")
     allow: tuple[str, ...] = setting(help="allowed", repeat=True, default_factory=tuple)
