@@ -102,6 +102,8 @@ class PakClient(mqtt.Client):
         err: OSError | None = None
         for i, b in enumerate(self.brokers.urls):
             self._index = i
+            if b.username is not None:
+                self.username_pw_set(b.username, b.password)
             try:
                 self.connect(b.host, b.port, keepalive)
                 return
@@ -127,7 +129,10 @@ class PakClient(mqtt.Client):
         self._index = (self._index + 1) % len(self.brokers.urls)
         # paho reads _host/_port in reconnect(); its setters refuse while the failed attempt's
         # state still says "connecting", which is exactly when we move on.
-        self._host, self._port = self.broker.host, self.broker.port
+        b = self.broker
+        self._host, self._port = b.host, b.port
+        if b.username is not None:
+            self.username_pw_set(b.username, b.password)
         event(log, logging.INFO, "mqtt_failover", next=self.broker.redacted())
 
     def _note_failure(self, e: OSError) -> None:
