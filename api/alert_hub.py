@@ -104,7 +104,9 @@ class AlertHub:
             except aiomqtt.MqttError as e:
                 failures += 1
                 wait = next(delays)
-                if self.connected:
-                    event(log, logging.WARNING, "alert_feed_lost", error=str(e), retry_s=wait)
+                if self.connected or failures == 1:  # a loss, or the first attempt failing
+                    event(log, logging.WARNING,
+                          "alert_feed_lost" if self.connected else "alert_feed_unreachable",
+                          broker=args["hostname"], error=str(e), retry_s=wait)
                 self.connected = False
                 await asyncio.sleep(wait)

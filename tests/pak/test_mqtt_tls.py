@@ -150,3 +150,37 @@ def test_a_broker_signed_by_another_ca_is_refused_with_a_clear_log_line(
     assert "error=" in line and "certificate" in line.split("error=", 1)[1], line
     assert "other-ca.pem" in line and f"127.0.0.1:{tls_broker.port}" in line, line
     assert "mqtt_connected" not in text
+
+
+def test_the_api_alert_feed_connects_over_tls(tls_broker: TlsMosquitto, pki: Pki) -> None:
+    """The API's aiomqtt feed takes the same broker settings (TLS, client certificate) as the
+    paho clients: an alert published by a factory-made client reaches a feed subscriber."""
+    import asyncio
+
+    from api.alert_hub import AlertHub
+    from pak.broker_url import Brokers, TlsFiles
+    from pak.mqtt import CENTRE_BACKOFF, make_client
+
+    root = services.unique("pak-tls/") + "/v1"
+    brokers = Brokers.parse(tls_broker.url, tls=TlsFiles(pki["ca.pem"], pki["client.pem"],
+                                                         pki["client.key"]))
+
+    async def scenario() -> dict[str, object]:
+        hub = AlertHub(brokers, root, backoff=CENTRE_BACKOFF)
+        await hub.start()
+        feed = hub.subscribe()
+        first = asyncio.ensure_future(anext(feed))
+        pub = make_client(brokers, backoff=CENTRE_BACKOFF)
+        try:
+            while not hub.connected:  # connected is set after the SUBACK
+                await asyncio.sleep(0.02)
+            pub.connect_first()
+            pub.loop_start()
+            pub.publish(f"{root}/alerts/tamper", b'{"id": "tamper:rd-1", "rev": 1}', qos=1)
+            return await asyncio.wait_for(first, 10)
+        finally:
+            pub.disconnect()
+            pub.loop_stop()
+            await hub.stop()
+
+    assert asyncio.run(asyncio.wait_for(scenario(), 20)) == {"id": "tamper:rd-1", "rev": 1}
