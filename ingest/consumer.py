@@ -23,6 +23,10 @@ all. Every successful CONNACK starts a new *generation*; an :class:`Ack` of an o
 is dropped, because the broker has either forgotten the message (a session lost with the
 broker) or will deliver it again with the same packet id, and a stale packet id acked on the
 new connection could acknowledge a different message.
+
+The client comes from ``pak.mqtt.make_client`` (credentials, TLS, the broker list it fails over
+between) with the centre's back-off, ``CENTRE_BACKOFF``: 1 s doubling to 5 s, so the tracker
+is back within about 5 s of the broker's return.
 """
 
 from __future__ import annotations
