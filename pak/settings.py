@@ -6,6 +6,10 @@ FILE`` (a TOML table per service, e.g. ``[gateway]``, or the top level), the env
 (``PAK_<SERVICE>_<NAME>``), then the flags, converts and validates every value, and refuses a
 bad one with a :class:`~pak.errors.ConfigError` that names the setting and where it came from.
 
+Two mixins give shared fields one name everywhere: :class:`BrokerSettings` (``--mqtt`` and
+its credentials, TLS files and protocol; gateway, tracker, API, and the watchlist CLI through
+:func:`add_broker_flags`) and :class:`MetricsSettings` (``--metrics-listen HOST:PORT``).
+
 It needs nothing outside the standard library, so an edge box's install stays small.
 """
 
@@ -335,8 +339,9 @@ class BrokerSettings:
 def add_broker_flags(parser: argparse.ArgumentParser) -> None:
     """The :class:`BrokerSettings` flags on a command that is not built by :func:`load` (the
     watchlist CLI): the same names as every service's. Read them with :func:`broker_from_flags`.
+    No broker unless ``--mqtt`` is given; the protocol is the caller's.
     """
-    _add_flags(parser, BrokerSettings)
+    _add_flags(parser, BrokerSettings, skip=("mqtt_protocol",), show_defaults=False)
 
 
 def broker_from_flags(ns: argparse.Namespace, service: str,
