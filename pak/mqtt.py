@@ -15,8 +15,10 @@ The asyncio side (the API's live alert feed, aiomqtt) takes :func:`tls_context`,
 :func:`aiomqtt_args` and :meth:`Backoff.delays` from here, so it shares the same settings.
 
 Import this module only where MQTT is used: it imports paho (``pak`` itself does not).
-Failures to connect are logged here once per broker and kind until a connection succeeds; a
-certificate the CA does not vouch for is an ERROR naming the broker and the CA file.
+Failures to connect are logged here once per broker and kind until a connection succeeds (a
+refused or unreachable broker at DEBUG: the caller says "unreachable" once per outage); a
+certificate the CA does not vouch for is an ERROR (``mqtt_tls_refused``) naming the broker and
+the CA file.
 """
 
 from __future__ import annotations
@@ -149,7 +151,8 @@ class PakClient(mqtt.Client):
         elif isinstance(e, ssl.SSLError):
             event(log, logging.ERROR, "mqtt_tls_failed", broker=b, error=str(e))
         else:
-            event(log, logging.WARNING, "mqtt_connect_failed", broker=b, error=str(e))
+            # the caller logs "unreachable" once per outage; this names the broker and error
+            event(log, logging.DEBUG, "mqtt_connect_failed", broker=b, error=str(e))
 
 
 def make_client(

@@ -46,7 +46,7 @@ def test_a_failed_broker_gives_way_to_the_next(caplog: pytest.LogCaptureFixture)
     c = make_client(brokers, backoff=Backoff(1, 1), client_id=services.unique("pak-fo-"))
     connected = threading.Event()
     c.on_connect = lambda *_a: connected.set()
-    caplog.set_level(logging.INFO, "pak.mqtt")
+    caplog.set_level(logging.DEBUG, "pak.mqtt")
     c.start(10)
     try:
         assert connected.wait(15), "never reached the second broker"
