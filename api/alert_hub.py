@@ -3,7 +3,9 @@
 aiomqtt consumes ``{root}/alerts/#`` (QoS 1) in the API's event loop and puts each alert on
 every connected client's bounded queue; a client too slow to keep up loses its oldest queued
 alerts, never blocks the others, and is told so. Alert ids are stable, so a client that
-reconnects dedupes on them. Reconnect policy: retry every ``retry_s`` seconds, forever.
+reconnects dedupes on them. Reconnect policy: the caller's back-off (the API passes
+``pak.mqtt.CENTRE_BACKOFF``: 1 s doubling to 5 s), forever, moving along the broker list; the
+connection's settings (credentials, TLS, protocol) are the same as every paho client's.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import Any, Literal
 
 import orjson
 
-from pak.broker_url import BrokerUrl
+from pak.broker_url import Brokers
 from pak.logs import event
+from pak.mqtt import Backoff
 
 __all__ = ["AlertHub"]
 
@@ -25,20 +28,25 @@ log = logging.getLogger("pak.api.alerts")
 
 
 class AlertHub:
-    def __init__(self, mqtt_url: str | None, topic_root: str, *, protocol: str = "5",
-                 retry_s: float = 2.0, queue_size: int = 500) -> None:
-        self.mqtt_url = mqtt_url
+    def __init__(self, brokers: Brokers | None, topic_root: str, *, backoff: Backoff,
+                 protocol: str = "5", queue_size: int = 500) -> None:
+        self.brokers = brokers
         self.topic_root = topic_root
-        self.protocol = protocol
-        self.retry_s = retry_s
+        self.protocol: Literal["5", "3.1.1"] = "3.1.1" if protocol == "3.1.1" else "5"
+        self.backoff = backoff
         self.queue_size = queue_size
         self._clients: set[asyncio.Queue[dict[str, Any]]] = set()
         self._task: asyncio.Task[None] | None = None
         self.connected = False
         self.received = 0
 
+    @property
+    def mqtt_url(self) -> str | None:
+        """The brokers for display (no password); None when the feed is off."""
+        return None if self.brokers is None else self.brokers.redacted()
+
     async def start(self) -> None:
-        if self.mqtt_url and self._task is None:
+        if self.brokers and self._task is None:
             self._task = asyncio.create_task(self._run(), name="alert-hub")
 
     async def stop(self) -> None:
@@ -67,20 +75,20 @@ class AlertHub:
 
     async def _run(self) -> None:
         import aiomqtt
-        from aiomqtt import ProtocolVersion
 
-        assert self.mqtt_url
-        u = BrokerUrl.parse(self.mqtt_url)
+        from pak.mqtt import aiomqtt_args
+
+        assert self.brokers
         topic = f"{self.topic_root}/alerts/#"
+        delays = self.backoff.delays()
+        failures = 0  # also which broker is next: a failure moves along the list
         while True:
+            args = aiomqtt_args(self.brokers, failures, protocol=self.protocol)
             try:
-                async with aiomqtt.Client(
-                    hostname=u.host, port=u.port, username=u.username, password=u.password,
-                    tls_params=aiomqtt.TLSParameters() if u.tls else None,
-                    protocol=ProtocolVersion.V5 if self.protocol == "5" else ProtocolVersion.V311,
-                ) as client:
+                async with aiomqtt.Client(**args) as client:
                     await client.subscribe(topic, qos=1)
                     self.connected = True
+                    delays = self.backoff.delays()
                     event(log, logging.INFO, "alert_feed_connected", topic=topic)
                     async for msg in client.messages:
                         raw = msg.payload
@@ -94,8 +102,11 @@ class AlertHub:
                             self.received += 1
                             self.publish_local(alert)
             except aiomqtt.MqttError as e:
-                if self.connected:
-                    event(log, logging.WARNING, "alert_feed_lost", error=str(e),
-                          retry_s=self.retry_s)
+                failures += 1
+                wait = next(delays)
+                if self.connected or failures == 1:  # a loss, or the first attempt failing
+                    event(log, logging.WARNING,
+                          "alert_feed_lost" if self.connected else "alert_feed_unreachable",
+                          broker=args["hostname"], error=str(e), retry_s=wait)
                 self.connected = False
-                await asyncio.sleep(self.retry_s)
+                await asyncio.sleep(wait)

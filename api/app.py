@@ -17,8 +17,8 @@ from api.alert_hub import AlertHub
 from api.auth import TokenBook
 from api.routers import alerts, readers, system, tags, watchlist
 from api.settings import ApiSettings
-from pak.broker_url import BrokerUrl
 from pak.logs import event
+from pak.mqtt import CENTRE_BACKOFF, make_client
 from pak.wire import Topics
 from tracker.storage import open_storage
 from tracker.storage.base import Storage, StorageUnavailable
@@ -31,18 +31,9 @@ log = logging.getLogger("pak.api")
 def _announcer(settings: ApiSettings) -> tuple[Callable[[bytes], None], Callable[[], None]]:
     """A long-lived MQTT client for watchlist announcements (QoS 1; paho queues while the
     broker is away and the trackers' periodic reload heals anything lost)."""
-    import paho.mqtt.client as mqtt
-
-    assert settings.mqtt
-    u = BrokerUrl.parse(settings.mqtt)
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                    protocol=mqtt.MQTTv5 if settings.mqtt_protocol == "5" else mqtt.MQTTv311)
-    if u.username:
-        c.username_pw_set(u.username, u.password)
-    if u.tls:
-        c.tls_set()
-    c.connect_async(u.host, u.port)
-    c.loop_start()
+    c = make_client(settings.broker(), backoff=CENTRE_BACKOFF,
+                    protocol="3.1.1" if settings.mqtt_protocol == "3.1.1" else "5")
+    c.start(60)
     topic = Topics(settings.topic_root).watchlist
 
     def announce(payload: bytes) -> None:
@@ -85,7 +76,8 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
                   "Every query about movements needs a reason and is audited.")
     app.state.settings = settings
     app.state.tokens = TokenBook.load(settings.tokens_file) if settings.tokens_file else None
-    app.state.alert_hub = AlertHub(settings.mqtt, settings.topic_root,
+    app.state.alert_hub = AlertHub(settings.broker() if settings.mqtt else None,
+                                   settings.topic_root, backoff=CENTRE_BACKOFF,
                                    protocol=settings.mqtt_protocol)
     app.state.announcer = None
     app.state.stats_cache = {}

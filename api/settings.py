@@ -9,7 +9,8 @@ from pathlib import Path
 
 from pak.checks import existing_file
 from pak.errors import ConfigError
-from pak.settings import setting
+from pak.settings import BrokerSettings, setting
+from pak.settings import check_brokers as _check_brokers
 from pak.wire import DEFAULT_ROOT
 
 __all__ = ["ApiSettings"]
@@ -28,12 +29,16 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-@dataclass(frozen=True)
-class ApiSettings:
+@dataclass(frozen=True, kw_only=True)
+class ApiSettings(BrokerSettings):
+    """Everything ``pak api`` can be told (the broker fields, with TLS and credentials, come
+    from :class:`~pak.settings.BrokerSettings`; here the broker is off unless given)."""
+
+    mqtt: str | None = setting(
+        None, metavar="URL[,URL...]", check=_check_brokers, broker_urls=True,
+        help="broker for live alerts and watchlist announcements: mqtt://host:port or "
+             "mqtts://host:port; several, comma-separated, are tried in turn")
     db: str = setting(help="storage URL: postgresql://... or sqlite:///path", metavar="URL")
-    mqtt: str | None = setting(None, metavar="URL",
-                               help="broker for live alerts and watchlist announcements")
-    mqtt_protocol: str = setting("5", metavar="VERSION", help="MQTT protocol: 5 or 3.1.1")
     topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", help="topic root of the wire contract")
     host: str = setting("127.0.0.1", help="address to listen on")
     port: int = setting(8080, check=_check_port, help="TCP port to listen on")
@@ -59,6 +64,8 @@ class ApiSettings:
              "headers uvicorn believes (client address, https scheme); * trusts all")
 
     def __post_init__(self) -> None:
+        if self.mqtt is not None:
+            self.broker()
         if self.tokens_file is None and self.auth:
             raise ConfigError("setting tokens_file: required (or --no-auth on loopback for "
                               "trials): the API serves police data")
@@ -67,7 +74,5 @@ class ApiSettings:
                               "without tokens the API listens on loopback only")
         if self.tokens_file is not None and not self.tokens_file.is_file():
             raise ConfigError(f"setting tokens_file: {self.tokens_file} is not a readable file")
-        if self.mqtt_protocol not in ("5", "3.1.1"):
-            raise ConfigError("setting mqtt_protocol: 5 or 3.1.1")
         if (self.https_cert is None) != (self.https_key is None):
             raise ConfigError("setting https_cert/https_key: give both or neither")

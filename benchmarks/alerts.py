@@ -70,15 +70,15 @@ class _Subscriber:
     """Receives the alerts and stamps each on arrival (its own thread, nothing else here)."""
 
     def __init__(self, url: str, topic: str) -> None:
-        import paho.mqtt.client as mqtt
+        from pak.broker_url import Brokers
+        from pak.mqtt import CENTRE_BACKOFF, make_client
 
         self.got: list[tuple[float, bytes]] = []
         self._ready = threading.Event()
-        host, port = url.removeprefix("mqtt://").split(":")
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        c = make_client(Brokers.parse(url), backoff=CENTRE_BACKOFF)
         c.on_message = lambda cl, ud, msg: self.got.append((time.time(), bytes(msg.payload)))
         c.on_subscribe = lambda *a: self._ready.set()
-        c.connect(host, int(port))
+        c.connect_first()
         c.subscribe(topic, qos=1)
         c.loop_start()
         self.client = c

@@ -90,7 +90,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
-    import paho.mqtt.client as mqtt
+    from pak.broker_url import Brokers
+    from pak.mqtt import CENTRE_BACKOFF, make_client
 
     city = City(vehicles=args.vehicles, seed=args.seed)
     events = city_events(city, int(args.rate * args.duration) + 1,
@@ -100,13 +101,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     seqs: dict[str, itertools.count[int]] = {gw: itertools.count(1) for gw in spool}
     open_at: dict[int, tuple[int, datetime]] = {}  # open event's order -> (seq, first_seen)
     topics = Topics(args.topic_root)
-    host, _, port = args.mqtt.removeprefix("mqtt://").partition(":")
-    c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"city-{secrets.token_hex(3)}",
-                    protocol=mqtt.MQTTv5)
+    c = make_client(Brokers.parse(args.mqtt), backoff=CENTRE_BACKOFF,
+                    client_id=f"city-{secrets.token_hex(3)}")
     # paho walks its in-flight window on every PUBACK: a small one keeps this process light
     c.max_inflight_messages_set(100)
     c.max_queued_messages_set(0)
-    c.connect(host, int(port or 1883))
+    c.connect_first()
     c.loop_start()
     sent = worst_behind = 0
     print(f"city_load_started events={len(events)} rate={args.rate}", file=sys.stderr,

@@ -41,11 +41,12 @@ from typing import Any
 import orjson
 import paho.mqtt.client as mqtt
 import psutil
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from benchmarks.harness import PAK, BenchError, free_port, stop_process, wait_port
+from pak.broker_url import Brokers
+from pak.mqtt import Backoff, make_client
 from pak.timefmt import parse_time, utcnow
 from pak.wire import Topics, compact_ranges, encode_receipts
 
@@ -108,19 +109,17 @@ class Centre:
 
     def __post_init__(self) -> None:
         self.topics = Topics(ROOT)
-        c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-centre",
-                        protocol=mqtt.MQTTv5)
+        # reconnect at once: the benchmark measures how soon the centre is back
+        c = make_client(Brokers.parse(f"mqtt://127.0.0.1:{self.port}"), backoff=Backoff(1, 1),
+                        client_id="bench-centre")
         c.on_connect = self._on_connect
         c.on_message = self._on_message
-        c.reconnect_delay_set(1, 1)
         self.client = c
 
     def start(self) -> None:
         props = Properties(PacketTypes.CONNECT)
         props.SessionExpiryInterval = 3600
-        self.client.connect_async("127.0.0.1", self.port, 30, clean_start=False,
-                                  properties=props)
-        self.client.loop_start()
+        self.client.start(30, clean_start=False, properties=props)
 
     def stop(self) -> None:
         self.client.disconnect()

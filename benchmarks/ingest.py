@@ -48,10 +48,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
-
 from benchmarks.harness import PAK, REPO, free_port, scratch_postgres, stop_process, wait_port
+from pak.broker_url import Brokers
+from pak.mqtt import CENTRE_BACKOFF, make_client
 from pak.types import Sighting
 from pak.wire import Topics, encode_sightings
 
@@ -138,8 +137,8 @@ class Tracker:
         self.log = work / f"tracker-{index}.log"
         self.cmd = [*PAK, "tracker", "--mqtt", mqtt_url, "--db", db, "--topic-root", ROOT,
                     "--client-id", f"bench-tracker-{index}",
-                    "--metrics-port", str(self.metrics_port),
-                    "--metrics-addr", "127.0.0.1", "--log-level", "warning", *extra]
+                    "--metrics-listen", f"127.0.0.1:{self.metrics_port}",
+                    "--log-level", "warning", *extra]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
@@ -173,10 +172,10 @@ class Tracker:
 
 def _publish_all(port: int, messages: Sequence[tuple[str, bytes]]) -> float:
     """Publish at QoS 1 as fast as paho goes; seconds until the broker acked the last."""
-    c = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-gateways",
-                    protocol=mqtt.MQTTv5)
+    c = make_client(Brokers.parse(f"mqtt://127.0.0.1:{port}"), backoff=CENTRE_BACKOFF,
+                    client_id="bench-gateways")
     c.max_inflight_messages_set(1000)
-    c.connect("127.0.0.1", port)
+    c.connect_first()
     c.loop_start()
     t0 = time.perf_counter()
     infos = [c.publish(topic, payload, qos=1) for topic, payload in messages]

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from firmware_sim.city import City, Passage
-from pak.broker_url import BrokerUrl
+from pak.broker_url import Brokers
 from pak.logs import event
 from pak.timefmt import utcnow
 from pak.types import Sighting
@@ -46,11 +46,11 @@ class CityStats:
 
 
 class CityPublisher:
-    def __init__(self, city: City, mqtt_url: str, *, topic_root: str = "pak/v1",
+    def __init__(self, city: City, mqtt_url: str | Brokers, *, topic_root: str = "pak/v1",
                  protocol: str = "5", speed: float = 1.0, rate: float | None = None,
                  sim_start: datetime | None = None, batch: int = 1) -> None:
         self.city = city
-        self.mqtt_url = mqtt_url
+        self.brokers = mqtt_url if isinstance(mqtt_url, Brokers) else Brokers.parse(mqtt_url)
         self.topics = Topics(topic_root)
         self.protocol = protocol
         self.speed = speed
@@ -99,19 +99,14 @@ class CityPublisher:
             yield from self.city.passages(day + timedelta(days=d), 1)
 
     def run(self, stop: threading.Event, duration_s: float | None = None) -> CityStats:
-        import paho.mqtt.client as mqtt
+        from pak.mqtt import CENTRE_BACKOFF, make_client
 
-        u = BrokerUrl.parse(self.mqtt_url)
-        client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
+        client = make_client(self.brokers, backoff=CENTRE_BACKOFF,
                              client_id=f"pak-city-{secrets.token_hex(3)}",
-                             protocol=mqtt.MQTTv5 if self.protocol == "5" else mqtt.MQTTv311)
-        if u.username:
-            client.username_pw_set(u.username, u.password)
-        if u.tls:
-            client.tls_set()
+                             protocol="3.1.1" if self.protocol == "3.1.1" else "5")
         client.max_queued_messages_set(0)
         client.max_inflight_messages_set(1000)
-        client.connect(u.host, u.port)
+        client.connect_first()
         client.loop_start()
         real0 = time.monotonic()
         wall0 = utcnow()

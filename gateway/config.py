@@ -8,43 +8,31 @@ must fail loudly on the bench, not misbehave at the roadside.
 
 from __future__ import annotations
 
-import dataclasses
-import logging
 import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pak.broker_url import BrokerUrl
 from pak.checks import between as _between
-from pak.checks import broker_url as _check_mqtt
-from pak.checks import existing_file as _check_file
 from pak.checks import log_format as _check_format
 from pak.checks import log_level as _check_level
-from pak.checks import mqtt_protocol as _check_protocol
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
 from pak.errors import ConfigError
-from pak.settings import setting
+from pak.settings import (
+    BrokerSettings,
+    MetricsSettings,
+    check_host_port,
+    describe,
+    parse_host_port,
+    setting,
+)
 from pak.wire import DEFAULT_ROOT
 
 __all__ = ["GatewaySettings", "load_settings", "parse_host_port"]
 
 SERVICE = "gateway"
-
-
-def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
-    """``HOST:PORT`` (``[v6::addr]:PORT`` too) -> (host, port); ValueError when it is not."""
-    host, sep, port_s = text.rpartition(":")
-    if not sep or not host or not port_s.isdigit():
-        raise ValueError(f"{text!r} is not HOST:PORT")
-    port = int(port_s)
-    if not (0 if allow_zero else 1) <= port <= 65535:
-        raise ValueError(f"port {port} out of range")
-    if host.startswith("[") and host.endswith("]"):
-        host = host[1:-1]
-    return host, port
 
 
 # --- checks: each returns an error text or None ------------------------------------------------
@@ -67,14 +55,6 @@ def _check_listen(v: str) -> str | None:
     return None
 
 
-def _check_host_port(v: str) -> str | None:
-    try:
-        parse_host_port(v)
-    except ValueError as e:
-        return str(e)
-    return None
-
-
 def _check_tz(v: str) -> str | None:
     try:
         zoneinfo.ZoneInfo(v)
@@ -82,17 +62,11 @@ def _check_tz(v: str) -> str | None:
         return f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai or UTC)"
     return None
 
-
-
-
-
-
-
-
-
-@dataclass(frozen=True, slots=True)
-class GatewaySettings:
-    """Everything ``pak gateway`` can be told. Cross-field rules live in ``__post_init__``."""
+@dataclass(frozen=True, slots=True, kw_only=True)
+class GatewaySettings(BrokerSettings, MetricsSettings):
+    """Everything ``pak gateway`` can be told (the broker and metrics fields come from
+    :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`).
+    Cross-field rules live in ``__post_init__``."""
 
     gateway_id: str = setting(help="this gateway's id, unique in the city (one MQTT topic level)",
                               metavar="ID", check=_check_id)
@@ -106,7 +80,7 @@ class GatewaySettings:
         None, metavar="tcp://HOST:PORT", check=_check_listen,
         help="accept stations that dial in (MR7901) on this address instead of --serial")
     advertise: str | None = setting(
-        None, metavar="HOST:PORT", check=_check_host_port,
+        None, metavar="HOST:PORT", check=check_host_port,
         help="address a dial-in station is told to connect to (register reply); default: the "
              "address it reached us on")
     allow_station: tuple[str, ...] = setting(
@@ -127,20 +101,6 @@ class GatewaySettings:
              "device id for a dial-in station)")
     reader_tz: str = setting("UTC", metavar="ZONE", check=_check_tz,
                              help="IANA time zone of the reader's own clock")
-    mqtt: str = setting("mqtt://127.0.0.1:1883", metavar="URL", check=_check_mqtt,
-                        help="broker: mqtt://[user:pass@]host:port or mqtts://...")
-    mqtt_password: str | None = setting(
-        None, secret=True, metavar="PASSWORD",
-        help="broker password (better here or in the environment than in the URL, which ps "
-             "shows)")
-    mqtt_ca: Path | None = setting(None, metavar="FILE", check=_check_file,
-                                   help="CA certificate(s) to verify an mqtts:// broker")
-    mqtt_cert: Path | None = setting(None, metavar="FILE", check=_check_file,
-                                     help="client certificate for mqtts://")
-    mqtt_key: Path | None = setting(None, metavar="FILE", check=_check_file,
-                                    help="client key for mqtts://")
-    mqtt_protocol: str = setting("5", metavar="VERSION", check=_check_protocol,
-                                 help="MQTT protocol: 5 or 3.1.1 (for brokers that lack 5)")
     mqtt_keepalive: int = setting(30, metavar="SECONDS", check=_between(5, 3600),
                                   help="MQTT keep-alive")
     mqtt_reconnect_max: int = setting(10, metavar="SECONDS", check=_between(1, 3600),
@@ -174,9 +134,6 @@ class GatewaySettings:
     max_open: int = setting(50_000, metavar="N", check=_between(1, 10_000_000),
                             help="most sightings open at once (memory bound); past it the "
                                  "stalest is closed early and counted")
-    metrics_listen: str | None = setting(
-        None, metavar="HOST:PORT", check=_check_host_port,
-        help="serve Prometheus text metrics at http://HOST:PORT/metrics")
     log_level: str = setting("info", metavar="LEVEL", check=_check_level,
                              help="debug, info, warning or error")
     log_format: str = setting("text", metavar="FORMAT", check=_check_format,
@@ -200,11 +157,7 @@ class GatewaySettings:
             if not sid or len(sid) > 16:
                 raise ConfigError(f"setting allow_station: {sid!r} is not a station device id "
                                   "(1-16 characters)")
-        endpoint = self.endpoint()
-        if (self.mqtt_ca or self.mqtt_cert or self.mqtt_key) and not endpoint.tls:
-            raise ConfigError("setting mqtt: CA/certificate options need an mqtts:// URL")
-        if (self.mqtt_cert is None) != (self.mqtt_key is None):
-            raise ConfigError("setting mqtt_cert/mqtt_key: give both or neither")
+        self.broker()  # the broker fields' own rules (no zero-argument super() with slots)
         if self.model is not None:
             try:
                 self.driver_class()(self.model)
@@ -249,12 +202,6 @@ class GatewaySettings:
             return self.reader_id
         return self.gateway_id if self.serial is not None else None
 
-    def endpoint(self) -> BrokerUrl:
-        ep = BrokerUrl.parse(self.mqtt)
-        if self.mqtt_password is not None:
-            ep = dataclasses.replace(ep, password=self.mqtt_password)
-        return ep
-
     @property
     def listen_address(self) -> tuple[str, int] | None:
         return None if self.listen is None else parse_host_port(self.listen[len("tcp://"):],
@@ -264,24 +211,9 @@ class GatewaySettings:
     def spool_max_bytes(self) -> int:
         return int(self.spool_max_mb * 1024 * 1024)
 
-    @property
-    def log_level_no(self) -> int:
-        return int(logging.getLevelName(self.log_level.upper()))
-
     def describe(self) -> dict[str, Any]:
-        """The settings for the start-up log line: the password never appears."""
-        out: dict[str, Any] = {}
-        for f in dataclasses.fields(self):
-            v = getattr(self, f.name)
-            if f.name == "mqtt":
-                v = self.endpoint().redacted()
-            elif f.metadata.get("secret") and v:
-                v = "***"
-            elif isinstance(v, Path):
-                v = str(v)
-            out[f.name] = v
-        out["exit_after"] = self.exit_after_s
-        return out
+        """The settings for the start-up log line: no password appears."""
+        return {**describe(self), "exit_after": self.exit_after_s}
 
 
 EPILOG = """\

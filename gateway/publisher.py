@@ -26,7 +26,6 @@ from __future__ import annotations
 import contextlib
 import logging
 import socket
-import ssl
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -35,15 +34,15 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 
 from pak import __version__
-from pak.broker_url import BrokerUrl
+from pak.broker_url import Brokers
 from pak.errors import WireError
 from pak.logs import event
+from pak.mqtt import Backoff, make_client
 from pak.timefmt import format_time, utcnow
 from pak.wire import Receipt, Topics, encode_state, parse_receipts
 
@@ -93,21 +92,17 @@ class Publisher:
         *,
         gateway_id: str,
         topics: Topics,
-        endpoint: BrokerUrl,
+        brokers: Brokers,
         on_receipt: Callable[[Receipt], None],
         on_window: Callable[[], None] = lambda: None,
         protocol: str = "5",
         keepalive: int = 30,
-        ca: str | None = None,
-        cert: str | None = None,
-        key: str | None = None,
         max_inflight: int = 1000,
-        reconnect_max_s: int = 10,
+        backoff: Backoff,
         clock: Callable[[], datetime] = utcnow,
     ) -> None:
         self.gateway_id = gateway_id
         self.topics = topics
-        self.endpoint = endpoint
         self.max_inflight = max_inflight
         self._on_receipt = on_receipt
         self._on_window = on_window
@@ -125,22 +120,12 @@ class Publisher:
         self._receipt_topic = topics.receipts(gateway_id)
         self._state_topic = topics.state(gateway_id)
 
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=client_id_for(gateway_id),
-            protocol=mqtt.MQTTv5 if self._v5 else mqtt.MQTTv311,
-            clean_session=None if self._v5 else False,
-        )
+        c = make_client(brokers, backoff=backoff, client_id=client_id_for(gateway_id),
+                        protocol="5" if self._v5 else "3.1.1", clean_session=False)
         # paho's own cap sits above ours: live sightings published past a full backlog window
         # must go out now, not queue inside paho behind it.
         c.max_inflight_messages_set(max_inflight * 2 + 100)
         c.max_queued_messages_set(0)
-        c.reconnect_delay_set(1, max(1, reconnect_max_s))
-        if endpoint.username is not None:
-            c.username_pw_set(endpoint.username, endpoint.password)
-        if endpoint.tls:
-            c.tls_set(ca_certs=ca, certfile=cert, keyfile=key,
-                      cert_reqs=ssl.CERT_REQUIRED, tls_version=ssl.PROTOCOL_TLS_CLIENT)
         c.on_socket_open = self._socket_open
         c.on_pre_connect = self._pre_connect
         c.on_connect = self._connected_cb
@@ -159,9 +144,7 @@ class Publisher:
         if self._v5:
             props = Properties(PacketTypes.CONNECT)
             props.SessionExpiryInterval = SESSION_EXPIRY_S
-        self._client.connect_async(self.endpoint.host, self.endpoint.port, self._keepalive,
-                                   clean_start=False, properties=props)
-        self._client.loop_start()
+        self._client.start(self._keepalive, clean_start=False, properties=props)
 
     def stop(self, timeout: float = 3.0) -> None:
         """Say ``offline`` (retained; the will is not sent on a clean disconnect), disconnect."""
@@ -259,7 +242,7 @@ class Publisher:
         self._track(info.mid, 0)
         self._connected = True
         self._unreachable_logged = False
-        event(log, logging.INFO, "mqtt_connected", broker=self.endpoint.redacted(),
+        event(log, logging.INFO, "mqtt_connected", broker=self._client.broker.redacted(),
               session_present=flags.session_present, reconnect=self.stats.connects > 1)
         self._on_window()
 
@@ -269,7 +252,7 @@ class Publisher:
     def _connect_problem(self, why: str) -> None:
         if not self._unreachable_logged:
             self._unreachable_logged = True
-            event(log, logging.WARNING, "mqtt_unreachable", broker=self.endpoint.redacted(),
+            event(log, logging.WARNING, "mqtt_unreachable", broker=self._client.broker.redacted(),
                   why=why, note="retrying with back-off; sightings stay in the spool")
 
     def _disconnected_cb(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
@@ -279,7 +262,7 @@ class Publisher:
         if was and not self._stopping:
             self.stats.disconnects += 1
             self._unreachable_logged = True  # the loss is the one line for this outage
-            event(log, logging.WARNING, "mqtt_lost", broker=self.endpoint.redacted(),
+            event(log, logging.WARNING, "mqtt_lost", broker=self._client.broker.redacted(),
                   reason=str(reason))
 
     def _published_cb(self, client: mqtt.Client, userdata: Any, mid: int, reason: ReasonCode,

@@ -11,6 +11,11 @@ Threads and who owns what::
                      twice a second): deleting is never urgent. It also expires sightings.
     paho thread      network I/O, reconnects, callbacks (publisher.py)
     spool-sync       WAL fsyncs and seq reservations, off the read path (spool.py)
+    metrics          prometheus_client's HTTP server; reads the last health snapshot only
+
+Health and metrics live beside the loop: the core builds the health payload
+(gateway/health.py) every ``--health-every`` seconds, publishes it and hands the same snapshot
+to the Prometheus collector (gateway/metrics.py); neither touches the loop's state otherwise.
 
 One core iteration: take the sightings that opened or closed (and expire silent ones); store
 them and commit (a commit costs no disk sync); publish them at once (an ``open`` within
@@ -31,24 +36,26 @@ import time
 import zoneinfo
 from collections.abc import Callable
 from datetime import UTC, datetime
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import groupby
 from typing import Any, Protocol
 
 from gateway.clock import ClockCheck, ClockStatus
 from gateway.config import GatewaySettings, parse_host_port
+from gateway.health import health_payload
 from gateway.link import ReadSink
+from gateway.metrics import GatewayMetrics
 from gateway.publisher import Publisher
 from gateway.smoother import Smoother
 from gateway.spool import Spool, SpoolRow
 from pak import __version__
 from pak.errors import ConfigError
 from pak.logs import event
-from pak.timefmt import format_time, utcnow
+from pak.mqtt import gateway_backoff
+from pak.timefmt import utcnow
 from pak.types import Sighting, StampedRead, TagRead
 from pak.wire import Receipt, Topics, dumps
 
-__all__ = ["Gateway", "Link", "metrics_text"]
+__all__ = ["Gateway", "Link"]
 
 log = logging.getLogger("pak.gateway")
 
@@ -106,8 +113,7 @@ class Gateway:
             "receipted_open": 0, "receipts": 0, "dropped": 0, "publish_messages": 0,
             "core_wakeups": 0,
         }
-        self._snapshot: dict[str, Any] = {}
-        self._snapshot_lock = threading.Lock()
+        self.metrics = GatewayMetrics()
         self.link: Link | None = None
         self.spool: Spool | None = None
         self.publisher: Publisher | None = None
@@ -176,16 +182,12 @@ class Gateway:
         self._clock_status = self._clock_check.check(self._clock())
         if self._clock_status.suspect:
             event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
-        ep = s.endpoint()
         self.publisher = Publisher(
-            gateway_id=s.gateway_id, topics=self._topics, endpoint=ep,
+            gateway_id=s.gateway_id, topics=self._topics, brokers=s.broker(),
             on_receipt=self._receipts.append,
             on_window=lambda: self._queue.put("wake"),
             protocol=s.mqtt_protocol, keepalive=s.mqtt_keepalive,
-            ca=str(s.mqtt_ca) if s.mqtt_ca else None,
-            cert=str(s.mqtt_cert) if s.mqtt_cert else None,
-            key=str(s.mqtt_key) if s.mqtt_key else None,
-            max_inflight=s.max_inflight, reconnect_max_s=s.mqtt_reconnect_max,
+            max_inflight=s.max_inflight, backoff=gateway_backoff(s.mqtt_reconnect_max),
             clock=self._clock)
         link_stop = threading.Event()
         link_thread = threading.Thread(target=self.link.run, args=(link_stop,), name="link",
@@ -367,104 +369,38 @@ class Gateway:
     def health(self) -> dict[str, Any]:
         """The health payload (pak/schemas/health.json). Core thread only (reads the spool)."""
         assert self.spool is not None and self.publisher is not None
-        spool, pub = self.spool, self.publisher
         now = self._clock()
         self._clock_status = self._clock_check.check(now)
         ls: dict[str, Any] = self.link.status() if self.link is not None else {"state": "down"}
         with self._lock:
             readers = sorted(self._readers)
             open_now = len(self.smoother)
-        link: dict[str, Any] = {"state": ls.get("state", "down")}
-        if ls.get("url"):
-            link["url"] = str(ls["url"])
-        since = ls.get("since")
-        if isinstance(since, datetime):
-            link["since"] = format_time(since)
-        if "stations" in ls:
-            link["stations"] = [str(x) for x in ls["stations"]]
-        oldest = spool.oldest_first_seen()
-        st = self.smoother.stats
-        counters: dict[str, Any] = {
-            "frames_ok": int(ls.get("frames_ok", 0)),
-            "frames_bad": {str(k): int(v) for k, v in dict(ls.get("frames_bad", {})).items()},
-            "garbage_bytes": int(ls.get("garbage_bytes", 0)),
-            "reads": self.counters["reads"],
-            "sightings": self.counters["sightings"],
-            "dropped": self.counters["dropped"],
-            "reconnects": int(ls.get("reconnects", 0)),
-            "published": self.counters["published"],
-            "republished": self.counters["republished"],
-            "receipted": self.counters["receipted"],
-            "receipted_open": self.counters["receipted_open"],
-            "receipts": self.counters["receipts"],
-            "echoes": int(ls.get("echoes", 0)),
-            "sightings_open": open_now,
-            "closed_exit": st.closed_exit,
-            "closed_out_of_range": st.closed_out_of_range,
-            "closed_max_duration": st.closed_max_duration,
-            "closed_evicted": st.closed_evicted,
-            "mqtt_reconnects": max(0, pub.stats.connects - 1),
-            "mqtt_inflight": pub.inflight,
-            "publish_messages": self.counters["publish_messages"],
-            "core_wakeups": self.counters["core_wakeups"],
-            "receipts_refused": pub.stats.receipts_bad + spool.stats.receipts_foreign,
-            "spool_reservation_waits": spool.stats.reservation_waits,
-        }
-        return {
-            "v": 1,
-            "gateway_id": self.settings.gateway_id,
-            "at": format_time(now),
-            "uptime_s": round(time.monotonic() - self._started, 3),
-            "readers": readers,
-            "link": link,
-            "clock": self._clock_status.to_json(),
-            "counters": counters,
-            "spool": {
-                "spool_id": spool.spool_id,
-                "depth": spool.depth(),
-                "oldest_age_s": None if oldest is None else round(
-                    max(0.0, now.timestamp() - oldest), 3),
-                "bytes": spool.bytes_used(),
-                "dropped_total": spool.stats.dropped_total,
-            },
-        }
+        return health_payload(
+            gateway_id=self.settings.gateway_id, now=now,
+            uptime_s=time.monotonic() - self._started, readers=readers, open_now=open_now,
+            link_status=ls, clock=self._clock_status, totals=self.counters,
+            smoother=self.smoother.stats, publisher=self.publisher.stats,
+            inflight=self.publisher.inflight, spool=self.spool)
 
     def _publish_health(self) -> None:
         assert self.publisher is not None
         h = self.health()
-        with self._snapshot_lock:
-            self._snapshot = h
+        self.metrics.update(h)
         if self._clock_status.suspect:
             event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
         self.publisher.publish(self._topics.health(self.settings.gateway_id), dumps(h), qos=1)
 
     # --- metrics (optional) ---------------------------------------------------------------
 
-    def _start_metrics(self) -> ThreadingHTTPServer:
-        host, port = parse_host_port(self.settings.metrics_listen or "")
-        gw = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_GET(self) -> None:
-                if self.path != "/metrics":
-                    self.send_error(404)
-                    return
-                with gw._snapshot_lock:
-                    body = metrics_text(gw._snapshot).encode()
-                self.send_response(200)
-                self.send_header("Content-Type", "text/plain; version=0.0.4")
-                self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                self.wfile.write(body)
-
-            def log_message(self, format: str, *args: Any) -> None:
-                pass
-
+    def _start_metrics(self) -> Any:
+        """Serve the health snapshot as Prometheus metrics (gateway.metrics)."""
+        address = self.settings.metrics_address()
+        assert address is not None
+        host, port = address
         try:
-            server = ThreadingHTTPServer((host, port), Handler)
+            server = self.metrics.serve(host, port)
         except OSError as e:
             raise ConfigError(f"setting metrics_listen: {host}:{port}: {e}") from None
-        threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
         event(log, logging.INFO, "metrics_listening", url=f"http://{host}:{port}/metrics")
         return server
 
@@ -491,36 +427,3 @@ class Gateway:
                 pub.stop()
             spool.close()
 
-
-def metrics_text(health: dict[str, Any]) -> str:
-    """Prometheus text exposition of a health payload (counters and gauges)."""
-    if not health:
-        return ""
-    gid = health["gateway_id"]
-    lines: list[str] = []
-    typed: set[str] = set()
-
-    def emit(name: str, value: Any, kind: str, labels: str = "") -> None:
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            return
-        if name not in typed:
-            typed.add(name)
-            lines.append(f"# TYPE pak_gateway_{name} {kind}")
-        lines.append(f'pak_gateway_{name}{{gateway_id="{gid}"{labels}}} {value}')
-
-    for k, v in health["counters"].items():
-        if k == "frames_bad":
-            for reason, n in v.items():
-                emit("frames_bad_total", n, "counter", f',reason="{reason}"')
-        elif k in ("sightings_open", "mqtt_inflight"):
-            emit(k, v, "gauge")
-        else:
-            emit(f"{k}_total", v, "counter")
-    sp = health["spool"]
-    emit("spool_depth", sp["depth"], "gauge")
-    emit("spool_oldest_age_seconds", sp["oldest_age_s"], "gauge")
-    emit("spool_bytes", sp.get("bytes"), "gauge")
-    emit("uptime_seconds", health["uptime_s"], "gauge")
-    emit("clock_suspect", int(health["clock"]["status"] == "suspect"), "gauge")
-    emit("link_up", int(health["link"]["state"] in ("connected", "listening")), "gauge")
-    return "\n".join(lines) + "\n"

@@ -23,6 +23,10 @@ all. Every successful CONNACK starts a new *generation*; an :class:`Ack` of an o
 is dropped, because the broker has either forgotten the message (a session lost with the
 broker) or will deliver it again with the same packet id, and a stale packet id acked on the
 new connection could acknowledge a different message.
+
+The client comes from ``pak.mqtt.make_client`` (credentials, TLS, the broker list it fails over
+between) with the centre's back-off, ``CENTRE_BACKOFF``: 1 s doubling to 5 s, so the tracker
+is back within about 5 s of the broker's return.
 """
 
 from __future__ import annotations
@@ -36,14 +40,14 @@ from collections.abc import Callable, Iterable, Sequence
 from typing import Any, Literal, NamedTuple
 
 import paho.mqtt.client as mqtt
-from paho.mqtt.enums import CallbackAPIVersion
 from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from pak.broker_url import BrokerUrl
+from pak.broker_url import Brokers, BrokerUrl, TlsFiles
 from pak.logs import event
+from pak.mqtt import CENTRE_BACKOFF, PakClient, make_client
 
 __all__ = ["Ack", "MessageHandler", "MqttConsumer", "Protocol"]
 
@@ -73,7 +77,7 @@ class MqttConsumer:
 
     def __init__(
         self,
-        url: str | BrokerUrl,
+        url: str | BrokerUrl | Brokers,
         *,
         client_id: str,
         on_message: MessageHandler,
@@ -88,7 +92,11 @@ class MqttConsumer:
         tls_ca: str | None = None,
         connack_timeout: float = 5.0,
     ) -> None:
-        self.broker = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+        if isinstance(url, Brokers):
+            self.brokers = url
+        else:
+            one = url if isinstance(url, BrokerUrl) else BrokerUrl.parse(url)
+            self.brokers = Brokers((one,), TlsFiles(ca=tls_ca))
         self.client_id = client_id
         self._handler = on_message
         self._shared = list(shared)
@@ -99,7 +107,6 @@ class MqttConsumer:
         self._session_expiry = session_expiry
         self._max_packet_size = max_packet_size
         self._keepalive = keepalive
-        self._tls_ca = tls_ca
         self._connack_timeout = connack_timeout
         # when the current attempt's TCP connection opened (monotonic), None once answered or
         # failed: the watchdog of protocol "auto" falls back when an MQTT 5 CONNECT sent on
@@ -122,24 +129,14 @@ class MqttConsumer:
 
     # --- set-up --------------------------------------------------------------------------------
 
-    def _make_client(self, protocol: Literal["5", "3.1.1"]) -> mqtt.Client:
+    def _make_client(self, protocol: Literal["5", "3.1.1"]) -> PakClient:
         v5 = protocol == "5"
-        c = mqtt.Client(
-            CallbackAPIVersion.VERSION2,
-            client_id=self.client_id,
-            protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
-            clean_session=None if v5 else False,
-            manual_ack=True,
-        )
-        if self.broker.username:
-            c.username_pw_set(self.broker.username, self.broker.password)
-        if self.broker.tls:
-            c.tls_set(ca_certs=self._tls_ca)
+        c = make_client(self.brokers, backoff=CENTRE_BACKOFF, client_id=self.client_id,
+                        protocol="5" if v5 else "3.1.1", clean_session=False, manual_ack=True)
         # No window of paho's own for our publishes: with one, paho rescans every queued
         # message on each PUBACK (quadratic in a burst of receipts); Ingest bounds what is
         # outstanding instead (``outstanding``).
         c.max_inflight_messages_set(0)
-        c.reconnect_delay_set(1, 30)
         c.on_socket_open = self._on_socket_open
         c.on_connect = self._on_connect
         c.on_connect_fail = self._on_connect_fail
@@ -160,11 +157,9 @@ class MqttConsumer:
         """Connect in the background (paho retries until the broker answers)."""
         c = self._client
         if self.protocol == "5":
-            c.connect_async(self.broker.host, self.broker.port, self._keepalive,
-                            clean_start=False, properties=self._connect_properties())
+            c.start(self._keepalive, clean_start=False, properties=self._connect_properties())
         else:
-            c.connect_async(self.broker.host, self.broker.port, self._keepalive)
-        c.loop_start()
+            c.start(self._keepalive)
         if self._requested == "auto" and self.protocol == "5":
             threading.Thread(target=self._watch_connack, name="pak-mqtt-connack",
                              daemon=True).start()
@@ -176,13 +171,18 @@ class MqttConsumer:
         while not self._stopped and not self._v5_answered and self.protocol == "5":
             since = self._attempt_since
             if since is not None and time.monotonic() - since > self._connack_timeout:
-                event(log, logging.WARNING, "mqtt_fallback", broker=self.broker.redacted(),
+                event(log, logging.WARNING, "mqtt_fallback", broker=self.broker_name,
                       why=f"no answer to an MQTT 5 CONNECT in {self._connack_timeout:g} s; "
                           "using 3.1.1 without shared subscriptions")
                 self._attempt_since = None
                 self._fall_back()
                 return
             time.sleep(0.1)
+
+    @property
+    def broker_name(self) -> str:
+        """The broker now in use, for log lines (no password)."""
+        return self._client.broker.redacted()
 
     def wait_connected(self, timeout: float) -> bool:
         """True once the first connection is up (for start-up logs and tests)."""
@@ -209,7 +209,7 @@ class MqttConsumer:
         if reason.is_failure:
             if reason.value == _UNSUPPORTED_PROTOCOL and self._requested == "auto" \
                     and self.protocol == "5":
-                event(log, logging.WARNING, "mqtt_fallback", broker=self.broker.redacted(),
+                event(log, logging.WARNING, "mqtt_fallback", broker=self.broker_name,
                       why="the broker does not speak MQTT 5; using 3.1.1 without shared "
                           "subscriptions")
                 client.disconnect()
@@ -217,7 +217,7 @@ class MqttConsumer:
                                  daemon=True).start()
                 return
             self._v5_answered = self.protocol == "5"
-            event(log, logging.ERROR, "mqtt_refused", broker=self.broker.redacted(),
+            event(log, logging.ERROR, "mqtt_refused", broker=self.broker_name,
                   reason=str(reason))
             return
         self._v5_answered = self.protocol == "5"
@@ -236,7 +236,7 @@ class MqttConsumer:
             client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
         else:
             client.subscribe([(t, 1) for t in topics])
-        event(log, logging.INFO, "mqtt_connected", broker=self.broker.redacted(),
+        event(log, logging.INFO, "mqtt_connected", broker=self.broker_name,
               protocol=self.protocol, session_present=bool(flags.session_present),
               client_id=self.client_id, subscriptions=",".join(topics))
         if self.protocol == "3.1.1" and self._requested == "auto":
@@ -248,7 +248,7 @@ class MqttConsumer:
         self._attempt_since = None
         if not self._warned_unreachable:
             self._warned_unreachable = True
-            event(log, logging.WARNING, "mqtt_unreachable", broker=self.broker.redacted(),
+            event(log, logging.WARNING, "mqtt_unreachable", broker=self.broker_name,
                   action="retrying")
 
     def _on_disconnect(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
@@ -257,7 +257,7 @@ class MqttConsumer:
             was = self._connected
             self._connected = False
         if was and not self._stopped:
-            event(log, logging.WARNING, "mqtt_disconnected", broker=self.broker.redacted(),
+            event(log, logging.WARNING, "mqtt_disconnected", broker=self.broker_name,
                   reason=str(reason), action="reconnecting; unacked messages come again")
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

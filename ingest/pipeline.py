@@ -33,7 +33,7 @@ from ingest.ports import BatchSink
 from ingest.receipts import PendingReceipts
 from ingest.validate import dead_letter, parse_health, parse_state, parse_watchlist
 from pak.alert import Alert
-from pak.broker_url import BrokerUrl
+from pak.broker_url import Brokers, BrokerUrl
 from pak.errors import WireError
 from pak.logs import event
 from pak.timefmt import utcnow
@@ -102,7 +102,7 @@ class Ingest:
     def __init__(
         self,
         storage: BatchSink,
-        mqtt_url: str | BrokerUrl,
+        mqtt_url: str | BrokerUrl | Brokers,
         options: IngestOptions | None = None,
         *,
         hooks: Sequence[SightingHook] = (),

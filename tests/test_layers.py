@@ -31,7 +31,8 @@ ALLOWED: dict[str, frozenset[str]] = {
 }
 #: component -> third-party top-level modules it must never import
 FORBIDDEN_LIBS: dict[str, frozenset[str]] = {
-    "gateway": frozenset({"psycopg", "psycopg_pool", "fastapi", "uvicorn", "prometheus_client"}),
+    # prometheus_client is in the gateway extras (pure Python, small): its metrics endpoint
+    "gateway": frozenset({"psycopg", "psycopg_pool", "fastapi", "uvicorn"}),
     "ingest": frozenset({"serial"}),
     "tracker": frozenset({"serial"}),
     "api": frozenset({"serial"}),

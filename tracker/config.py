@@ -6,21 +6,18 @@ file < environment < flags. A bad value is refused at start with a
 
 from __future__ import annotations
 
+import logging
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from ingest.pipeline import IngestOptions
-from pak.broker_url import BrokerUrl
 from pak.checks import between as _between
-from pak.checks import broker_url as _check_mqtt
-from pak.checks import existing_file as _check_file
 from pak.checks import one_of as _one_of
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
-from pak.errors import ConfigError
-from pak.settings import load, setting
+from pak.logs import event
+from pak.settings import BrokerSettings, MetricsSettings, load, setting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD
 from tracker.alerts.settings import AlertSettings
 
@@ -28,18 +25,12 @@ __all__ = ["TrackerSettings", "load_settings"]
 
 SERVICE = "tracker"
 
-
-
-
+log = logging.getLogger("pak.tracker")
 
 def _check_db(v: str) -> str | None:
     if v.startswith(("sqlite://", "postgresql://", "postgres://")):
         return None
     return "must be sqlite://PATH or postgresql://USER@HOST:PORT/DB"
-
-
-
-
 
 def default_client_id() -> str:
     """``pak-tracker-<host>``: stable across restarts, so the broker resumes the session."""
@@ -48,17 +39,10 @@ def default_client_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackerSettings(AlertSettings):
-    """Everything ``pak tracker`` can be told."""
+class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings):
+    """Everything ``pak tracker`` can be told (the broker and metrics fields come from
+    :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`)."""
 
-    mqtt: str = setting("mqtt://127.0.0.1:1883", metavar="URL", check=_check_mqtt,
-                        help="broker: mqtt://[user@]host:port or mqtts://...")
-    mqtt_password: str | None = setting(
-        None, secret=True, metavar="PASSWORD",
-        help="broker password (better here or in the environment than in the URL, which ps "
-             "shows)")
-    mqtt_ca: Path | None = setting(None, metavar="FILE", check=_check_file,
-                                   help="CA certificate(s) to verify an mqtts:// broker")
     mqtt_protocol: str = setting("auto", metavar="VERSION", check=_one_of("auto", "5", "3.1.1"),
                                  help="MQTT protocol: auto (5, falling back to 3.1.1 when the "
                                       "broker lacks 5), 5 or 3.1.1")
@@ -109,24 +93,26 @@ class TrackerSettings(AlertSettings):
                                         help="at shutdown, how long to keep retrying the "
                                              "pending batch if the database is down")
     metrics_port: int | None = setting(None, metavar="PORT", check=_between(0, 65535),
-                                       help="serve Prometheus metrics at http://ADDR:PORT/"
-                                            "metrics (off when not set)")
-    metrics_addr: str = setting("0.0.0.0", metavar="ADDR",
-                                help="address the metrics endpoint binds to")
+                                       help="deprecated (one release): use --metrics-listen")
+    metrics_addr: str | None = setting(None, metavar="ADDR",
+                                       help="deprecated (one release): use --metrics-listen")
     log_level: str = setting("info", metavar="LEVEL",
                              check=_one_of("debug", "info", "warning", "error"),
                              help="debug, info, warning or error")
     log_format: str = setting("text", metavar="FORMAT", check=_one_of("text", "json"),
                               help="text (for people) or json (for log shippers)")
 
-    def broker(self) -> BrokerUrl:
-        """The broker URL, with ``mqtt_password`` applied."""
-        url = BrokerUrl.parse(self.mqtt)
-        if self.mqtt_password is not None:
-            if url.username is None:
-                raise ConfigError("setting mqtt_password: the --mqtt URL names no user")
-            url = BrokerUrl(url.host, url.port, url.tls, url.username, self.mqtt_password)
-        return url
+    def metrics_address(self) -> tuple[str, int] | None:
+        """``--metrics-listen``, or the deprecated ``--metrics-port``/``--metrics-addr``
+        (a warning in the log; the default address was 0.0.0.0)."""
+        if self.metrics_listen is not None or (self.metrics_port is None
+                                               and self.metrics_addr is None):
+            return MetricsSettings.metrics_address(self)
+        event(log, logging.WARNING, "setting_deprecated", setting="metrics_port/metrics_addr",
+              use=f"--metrics-listen {self.metrics_addr or '0.0.0.0'}:{self.metrics_port}")
+        if self.metrics_port is None:
+            return None  # an address alone never served anything
+        return self.metrics_addr or "0.0.0.0", self.metrics_port
 
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(
@@ -142,7 +128,6 @@ class TrackerSettings(AlertSettings):
             receive_maximum=self.receive_maximum,
             session_expiry=self.session_expiry_s,
             retry_max=self.db_retry_max_s,
-            tls_ca=str(self.mqtt_ca) if self.mqtt_ca else None,
             receipt_interval=self.receipt_interval_ms / 1000,
         )
 
@@ -162,7 +147,7 @@ Precedence: defaults < file < environment < flags.
 examples:
   pak tracker --mqtt mqtt://127.0.0.1:1883 --db sqlite:///var/lib/pak/pak.db
   pak tracker --mqtt mqtt://tracker@broker:1883 --db postgresql://pak@db/pak \\
-              --client-id tracker-a --metrics-port 9108 --config /etc/pak/tracker.toml
+              --client-id tracker-a --metrics-listen 0.0.0.0:9108 --config /etc/pak/tracker.toml
 
 The broker must let the tracker read {root}/gw/+/sightings|state|health and {root}/watchlist
 and write {root}/gw/+/receipts and {root}/alerts/#: see deploy/mosquitto/."""
@@ -173,5 +158,5 @@ def load_settings(argv: Sequence[str] | None = None,
     """Settings from ``argv``, the environment and ``--config``; ConfigError when refused."""
     settings, _ = load(TrackerSettings, SERVICE, argv, prog="pak tracker",
                        description=DESCRIPTION, epilog=EPILOG, env=env)
-    settings.broker()  # cross-field check (password without a user)
+    settings.broker()  # cross-field checks (password without a user, TLS files)
     return settings

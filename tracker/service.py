@@ -91,8 +91,8 @@ class TrackerService:
         event(log, logging.INFO, "tracker_starting", **describe(s))
         if s.migrate and not self._migrate():
             return False
-        if s.metrics_port is not None:
-            self.metrics.serve(s.metrics_port, s.metrics_addr)
+        if (metrics_at := s.metrics_address()) is not None:
+            self.metrics.serve(metrics_at[1], metrics_at[0])
         if s.alerts:
             self._start_alerts()
         self.ingest = Ingest(self.storage, s.broker(), s.ingest_options(), hooks=self._hooks,

@@ -28,7 +28,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from pak.broker_url import Brokers
 from pak.errors import ConfigError
+from pak.settings import add_broker_flags, broker_from_flags
 from pak.timefmt import format_time, utcnow
 from pak.wire import DEFAULT_ROOT, Topics
 from tracker.usecases.audit import record_audit
@@ -44,8 +46,7 @@ def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--db", metavar="URL", default=None,
                         help="storage URL (default: $PAK_DB_URL)")
-    common.add_argument("--mqtt", metavar="URL", default=None,
-                        help="announce changes on this broker (mqtt://host:port)")
+    add_broker_flags(common)  # --mqtt URL (announce changes there), TLS, credentials
     common.add_argument("--topic-root", default=DEFAULT_ROOT, metavar="ROOT",
                         help=f"topic root of the wire contract (default: {DEFAULT_ROOT})")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
@@ -114,27 +115,19 @@ def _read_csv(path: Path) -> list[_Row]:
 class _Announcer:
     """A short-lived MQTT connection that announces changes (QoS 1, waits for the broker)."""
 
-    def __init__(self, url: str | None, root: str) -> None:
+    def __init__(self, brokers: Brokers | None, root: str) -> None:
         self._client: Any = None
         self._pending: list[Any] = []
         self.announce: Announce | None = None
-        if url is None:
+        if brokers is None:
             return
-        # seam: this paho set-up becomes the core's MQTT client factory (pak/mqtt.py)
-        import paho.mqtt.client as mqtt
+        from pak.mqtt import CENTRE_BACKOFF, make_client
 
-        from pak.broker_url import BrokerUrl
-
-        b = BrokerUrl.parse(url)
-        c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
-        if b.username:
-            c.username_pw_set(b.username, b.password)
-        if b.tls:
-            c.tls_set()
+        c = make_client(brokers, backoff=CENTRE_BACKOFF, protocol="3.1.1")
         try:
-            c.connect(b.host, b.port, 30)
+            c.connect_first(30)
         except OSError as e:
-            raise WatchlistError(f"cannot reach the broker {b.redacted()}: {e}") from None
+            raise WatchlistError(f"cannot reach the broker {brokers.redacted()}: {e}") from None
         c.loop_start()
         self._client = c
         self.announce = watchlist_announcer(self._publish, Topics(root))
@@ -193,7 +186,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
                           f"{format_time(e.reported_at)}  {e.reporter or '-':<16} {e.note}")
                 print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
             return 0
-        ann = _Announcer(args.mqtt, args.topic_root)
+        ann = _Announcer(broker_from_flags(args, "watchlist"), args.topic_root)
         try:
             if args.cmd == "add":
                 rows = [_Row(tag, args.case, args.reporter, _when(args.reported_at), args.note)]

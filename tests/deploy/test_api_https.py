@@ -17,7 +17,9 @@ from prometheus_client import CollectorRegistry, generate_latest
 from api.alert_hub import AlertHub
 from api.metrics import register
 from api.settings import ApiSettings
+from pak.broker_url import Brokers
 from pak.errors import ConfigError
+from pak.mqtt import CENTRE_BACKOFF
 from pak.settings import load
 from tests import services
 
@@ -69,12 +71,12 @@ def test_half_a_certificate_pair_is_refused(tmp_path: Path) -> None:
 
 def test_alert_feed_metrics_follow_the_hub() -> None:
     registry = CollectorRegistry()
-    hub = AlertHub("mqtt://127.0.0.1:1883", "pak/v1")
+    hub = AlertHub(Brokers.parse("mqtt://127.0.0.1:1883"), "pak/v1", backoff=CENTRE_BACKOFF)
     register(hub, registry)
     assert registry.get_sample_value("pak_api_alert_feed_connected") == 0.0
     hub.connected, hub.received = True, 7
     assert registry.get_sample_value("pak_api_alert_feed_connected") == 1.0
     assert registry.get_sample_value("pak_api_alert_feed_received_total") == 7.0
     off = CollectorRegistry()
-    register(AlertHub(None, "pak/v1"), off)
+    register(AlertHub(None, "pak/v1", backoff=CENTRE_BACKOFF), off)
     assert b"pak_api_alert_feed" not in generate_latest(off)  # no broker: nothing to watch

@@ -24,6 +24,8 @@ from prometheus_client.parser import text_string_to_metric_families
 from api.alert_hub import AlertHub
 from api.metrics import register
 from ingest.metrics import IngestMetrics
+from pak.broker_url import Brokers
+from pak.mqtt import CENTRE_BACKOFF
 from tests import services
 
 PROM = services.REPO / "deploy" / "prometheus"
@@ -90,10 +92,10 @@ def _gateway_metrics(tmp_path: Path, mqtt_url: str, topic_root: str) -> set[str]
 
 def _gateway_emitted() -> set[str]:
     """Gauges the gateway writes only when they have a value (the oldest spooled sighting's
-    age, with an empty spool: none), named literally where its metrics text is made."""
+    age, with an empty spool: none), named literally in its collector (gateway/metrics.py)."""
     found: set[str] = set()
     for f in (services.REPO / "gateway").rglob("*.py"):
-        found |= {"pak_gateway_" + m for m in re.findall(r'\bemit\("([a-z_]+)"', f.read_text())}
+        found |= {"pak_gateway_" + m for m in re.findall(r'\bgauge\("([a-z_]+)"', f.read_text())}
     return found
 
 
@@ -101,7 +103,8 @@ def _gateway_emitted() -> set[str]:
 def exported(tmp_path: Path, mqtt_url: str, topic_root: str) -> set[str]:
     names = _names(IngestMetrics().registry)
     api = CollectorRegistry()
-    register(AlertHub("mqtt://127.0.0.1:1883", "pak/v1"), api)
+    register(AlertHub(Brokers.parse("mqtt://127.0.0.1:1883"), "pak/v1", backoff=CENTRE_BACKOFF),
+                      api)
     names |= _names(api)
     scraped = _gateway_metrics(tmp_path, mqtt_url, topic_root)
     assert "pak_gateway_spool_depth" in scraped and "pak_gateway_reads_total" in scraped

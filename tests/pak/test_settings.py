@@ -7,14 +7,15 @@ from pathlib import Path
 
 import pytest
 
+from pak.checks import at_least
 from pak.errors import ConfigError
-from pak.settings import load, positive, setting
+from pak.settings import load, setting
 
 
 @dataclass(frozen=True)
 class Demo:
     gateway_id: str = setting(help="id")
-    rate: float = setting(1.0, help="rate", check=positive)
+    rate: float = setting(1.0, help="rate", check=at_least(0.001))
     port: int = setting(1883, help="port")
     verbose: bool = setting(False, help="verbose")
     allow: tuple[str, ...] = setting(help="allowed", repeat=True, default_factory=tuple)
@@ -58,3 +59,23 @@ def test_unknown_key_in_file_refused(tmp_path: Path) -> None:
     cfg.write_text('gateway_id = "g"\nspeed = 3\n')
     with pytest.raises(ConfigError, match="speed"):
         load(Demo, "demo", ["--config", str(cfg)], env={})
+
+
+def test_broker_flags_on_a_plain_argparse_command(tmp_path: Path) -> None:
+    import argparse
+
+    from pak.settings import add_broker_flags, broker_from_flags
+
+    p = argparse.ArgumentParser()
+    add_broker_flags(p)
+    assert broker_from_flags(p.parse_args([]), "watchlist", env={}) is None
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    ns = p.parse_args(["--mqtt", "mqtts://u@broker:8883", "--mqtt-ca", str(pw)])
+    b = broker_from_flags(ns, "watchlist", env={"PAK_WATCHLIST_MQTT_PASSWORD_FILE": str(pw)})
+    assert b is not None and b.urls[0].password == "s3cret" and b.tls.ca == str(pw)
+    with pytest.raises(ConfigError, match="setting mqtt_ca"):
+        broker_from_flags(p.parse_args(["--mqtt", "mqtts://b", "--mqtt-ca", "/nonexistent"]),
+                          "watchlist", env={})
+    with pytest.raises(SystemExit):
+        p.parse_args(["--mqtt-protocol", "5"])  # the caller's choice, not a flag here

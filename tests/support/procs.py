@@ -29,8 +29,8 @@ class TrackerProcess:
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         with open(self.log, "ab") as fh:
             self.proc = subprocess.Popen([*PAK, "tracker", *self.args,
-                                          "--metrics-port", str(self.metrics_port),
-                                          "--metrics-addr", "127.0.0.1"],
+                                          "--metrics-listen",
+                                          f"127.0.0.1:{self.metrics_port}"],
                                          stdout=subprocess.DEVNULL, stderr=fh, env=env,
                                          cwd=services.REPO)
         self.wait_log("mqtt_connected", timeout, count=self.log_text().count("mqtt_connected")

@@ -9,6 +9,7 @@ import pytest
 
 from pak.cli import main as pak_main
 from pak.errors import ConfigError
+from pak.settings import describe
 from tracker.config import TrackerSettings, load_settings
 
 
@@ -47,7 +48,7 @@ def test_bad_values_are_refused_by_name(argv: list[str], env: dict[str, str],
 def test_password_from_the_environment_joins_the_url_user() -> None:
     s = load_settings(["--mqtt", "mqtt://pak-tracker@broker:1884"],
                       env={"PAK_TRACKER_MQTT_PASSWORD": "s3cret"})
-    b = s.broker()
+    (b,) = s.broker().urls
     assert (b.host, b.port, b.username, b.password) == ("broker", 1884, "pak-tracker", "s3cret")
     assert "s3cret" not in b.redacted()
 
@@ -58,10 +59,46 @@ def test_help(capsys: pytest.CaptureFixture[str]) -> None:
     assert e.value.code == 0
     out = capsys.readouterr().out
     for flag in ("--mqtt", "--db", "--config", "--batch-size", "--batch-max-age-ms",
-                 "--receive-maximum", "--metrics-port", "PAK_TRACKER_"):
+                 "--receive-maximum", "--metrics-listen", "--mqtt-ca", "--mqtt-cert",
+                 "--mqtt-key", "--mqtt-password-file", "PAK_TRACKER_"):
         assert flag in out
 
 
 def test_a_bad_flag_exits_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert pak_main(["tracker", "--batch-size", "-5"]) == 2
     assert "batch_size" in capsys.readouterr().err
+
+
+def test_metrics_listen_and_its_deprecated_aliases(caplog: pytest.LogCaptureFixture) -> None:
+    assert load_settings(["--metrics-listen", "127.0.0.1:9108"]).metrics_address() == \
+        ("127.0.0.1", 9108)
+    assert load_settings([]).metrics_address() is None
+    assert "setting_deprecated" not in caplog.text
+    old = load_settings(["--metrics-port", "9108", "--metrics-addr", "127.0.0.1"])
+    assert old.metrics_address() == ("127.0.0.1", 9108)
+    (rec,) = [r for r in caplog.records if r.getMessage() == "setting_deprecated"]
+    assert rec.fields["use"] == "--metrics-listen 127.0.0.1:9108"  # type: ignore[attr-defined]
+    with pytest.raises(ConfigError, match="setting metrics_listen"):
+        load_settings(["--metrics-listen", "9108"])
+
+
+def test_broker_password_from_a_file_and_several_brokers(tmp_path: Path) -> None:
+    pw = tmp_path / "pw"
+    pw.write_text("s3cret\n")
+    s = load_settings(["--mqtt", "mqtt://a:1883,mqtt://b:1884", "--mqtt-username", "trk",
+                       "--mqtt-password-file", str(pw)])
+    urls = s.broker().urls
+    assert [(u.host, u.port, u.username, u.password) for u in urls] == \
+        [("a", 1883, "trk", "s3cret"), ("b", 1884, "trk", "s3cret")]
+    assert "s3cret" not in str(describe(s))
+    with pytest.raises(ConfigError, match="setting mqtt_password_file"):
+        load_settings(["--mqtt", "mqtt://u@a", "--mqtt-password", "x",
+                       "--mqtt-password-file", str(pw)])
+    with pytest.raises(ConfigError, match="need an mqtts:// URL"):
+        load_settings(["--mqtt", "mqtt://a", "--mqtt-ca", str(pw)])
+
+
+def test_a_password_in_the_url_is_masked_in_the_description() -> None:
+    s = load_settings(["--mqtt", "mqtt://trk:hunter2@broker:1883"])
+    assert "hunter2" not in str(describe(s))
+    assert describe(s)["mqtt"] == "mqtt://trk:***@broker:1883"
