@@ -37,7 +37,8 @@ from tracker.storage import (
 )
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
-ALL_MIGRATIONS = ["0001_sightings", "0002_registry", "0003_cases", "0004_operations"]
+ALL_MIGRATIONS = ["0001_sightings", "0002_registry", "0003_cases", "0004_operations",
+                  "0005_one_row_per_sighting"]
 
 
 def sec(n: float) -> timedelta:
@@ -575,7 +576,7 @@ def test_pak_db_cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     from tracker import db_cli
 
     assert db_cli.main(["migrate", "--db", db_url]) == 0
-    assert "applied 0004_operations" in capsys.readouterr().out
+    assert "applied 0005_one_row_per_sighting" in capsys.readouterr().out
     assert db_cli.main(["migrate"], env={"PAK_DB_URL": db_url}) == 0
     assert "up to date" in capsys.readouterr().out
     assert db_cli.main(["info", "--db", db_url, "--json"]) == 0
@@ -586,7 +587,7 @@ def test_pak_db_cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert info["timescaledb_license"] == "apache"
         assert info["timescaledb_version"].startswith("2.")
     assert db_cli.main(["info", "--db", db_url]) == 0
-    assert "migrations: 4 applied" in capsys.readouterr().out
+    assert "migrations: 5 applied" in capsys.readouterr().out
     assert db_cli.main(["retention", "--db", db_url, "--days", "30"]) == 0
     assert json.loads(capsys.readouterr().out)["evidence_copied"] == 0
     with pytest.raises(ConfigError):
