@@ -27,7 +27,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, Final
 
 from pak.logs import event
-from tracker.storage.base import Storage
+from tracker.storage.base import Storage, StorageError
 from tracker.storage.metrics import StorageMetrics
 from tracker.storage.retention_schedule import Outcome, RunRecord, next_due
 
@@ -111,7 +111,8 @@ class RetentionRunner:
         except Exception as e:  # a failed run is retried; it must never end the loop
             result = {"error": f"{type(e).__name__}: {e}"[:500]}
             outcome = "failed"
-            _log.warning("retention run failed", exc_info=True)
+            if not isinstance(e, StorageError):  # a bug, not the database: its traceback
+                _log.warning("retention run failed", exc_info=True)
         took = round(time.monotonic() - t0, 3)
         rec = RunRecord(started, self._clock(), outcome, result)
         self._count(rec)

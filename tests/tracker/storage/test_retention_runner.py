@@ -7,9 +7,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -51,21 +49,6 @@ def fill(storage: Storage) -> list[Sighting]:
     storage.write_batch(rows, alerts=[Alert("open-by-sighting", "tamper", OLD,
                                             sighting=SightingId("gw-1", "sp-a", 3))])
     return rows
-
-
-@pytest.fixture(params=["sqlite", pytest.param("timescale", marks=pytest.mark.timescale)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/pak.db"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
-@pytest.fixture
-def storage(db_url: str) -> Iterator[Storage]:
-    with open_storage(db_url) as s:
-        s.migrate()
-        yield s
 
 
 def sample(registry: CollectorRegistry, name: str, **labels: str) -> float:

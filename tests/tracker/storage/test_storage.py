@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -51,21 +50,6 @@ def mk(seq: int, state: str = "closed", *, gw: str = "gw-1", spool: str = "sp-a"
     return Sighting(gateway_id=gw, spool_id=spool, seq=seq, state=state,  # type: ignore[arg-type]
                     tag_id=tag, tag_kind="epc", reader_id=reader, first_seen=first,
                     last_seen=last or first, reads=reads, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("timescale", marks=pytest.mark.timescale)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/pak.db"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
-@pytest.fixture
-def storage(db_url: str) -> Iterator[Storage]:
-    with open_storage(db_url) as s:
-        s.migrate()
-        yield s
 
 
 # --- migrations ---------------------------------------------------------------------------
