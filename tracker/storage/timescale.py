@@ -88,12 +88,14 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({SIGHTING_COLS}) FROM STDIN (FORMAT
 # first_seen is only locked (the WHERE is false); an id stored with another first_seen is
 # "updated" to itself, which locks it and RETURNs the stored time. Every staged row is then
 # written under the returned time, or its own when none came back, so the hypertable's key
-# (id, first_seen) meets the stored row. The final SELECT lists the conflicts, to count and
-# log; the INSERT into sightings runs whether or not anything reads it (a data-modifying CTE
-# always does). Locking the id first, in key order, also serialises two writers of one id.
+# (id, first_seen) meets the stored row; the final SELECT lists the conflicts, to count and
+# log (the INSERT into sightings runs whether or not anything reads it: a data-modifying CTE
+# always does). The claims are taken in key order, which also keeps two writers from
+# deadlocking: a writer touches the sightings rows only of ids it holds the claim of, so that
+# INSERT needs no order of its own.
 _B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
-_CLAIMED: Final = ", ".join("coalesce(i.first_seen, st.first_seen)" if c == "first_seen"
-                            else f"st.{c}" for c in SIGHTING_COLUMNS)
+_CLAIMED: Final = ", ".join("coalesce(stored, first_seen)" if c == "first_seen" else c
+                            for c in SIGHTING_COLUMNS)
 _MERGE: Final = f"""
 WITH i AS (
     INSERT INTO sighting_ids AS k (gateway_id, spool_id, seq, first_seen)
@@ -102,11 +104,12 @@ WITH i AS (
     ON CONFLICT (gateway_id, spool_id, seq) DO UPDATE SET first_seen = k.first_seen
         WHERE k.first_seen <> EXCLUDED.first_seen
     RETURNING k.gateway_id, k.spool_id, k.seq, k.first_seen
+), c AS (
+    SELECT {", ".join("st." + c for c in SIGHTING_COLUMNS)}, i.first_seen AS stored
+    FROM sightings_stage st LEFT JOIN i USING (gateway_id, spool_id, seq)
 ), merged AS (
 INSERT INTO sightings AS s ({SIGHTING_COLS})
-SELECT {_CLAIMED}
-FROM sightings_stage st LEFT JOIN i USING (gateway_id, spool_id, seq)
-ORDER BY st.gateway_id COLLATE "C", st.spool_id COLLATE "C", st.seq
+SELECT {_CLAIMED} FROM c
 ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     state = CASE WHEN s.state = 'closed' OR EXCLUDED.state = 'closed'
                  THEN 'closed' ELSE 'open' END,
@@ -130,9 +133,7 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     flags = CASE WHEN EXCLUDED.flags <@ s.flags THEN s.flags
                  ELSE pak_flag_union(s.flags, EXCLUDED.flags) END
 )
-SELECT i.gateway_id, i.spool_id, i.seq, i.first_seen, st.first_seen
-FROM i JOIN sightings_stage st USING (gateway_id, spool_id, seq)
-WHERE i.first_seen <> st.first_seen
+SELECT gateway_id, spool_id, seq, stored, first_seen FROM c WHERE stored <> first_seen
 """
 
 
