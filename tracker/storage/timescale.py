@@ -77,9 +77,7 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({SIGHTING_COLS}) FROM STDIN (FORMAT
 # The merge rule of pak.types.merge_sightings with a = the stored row (s), b = the incoming
 # one (EXCLUDED); see tracker/storage/sqlite.py for the same rule in SQLite's dialect.
 # "b is the base" when b is closed and s is not. GREATEST ignores NULLs, as _max_opt does.
-# Rows are inserted in key order so two writers touching the same ids lock them in the same
-# order (no deadlock between tracker instances); byte order ("C") sorts fastest. The list
-# unions skip the function call in the common case (one side already holds the other: an
+# The list unions skip the function call in the common case (one side already holds the other: an
 # open message's antennas are a prefix of the closed one's); the flag shortcut relies on
 # stored flags being sorted and unique, which copy_row ensures.
 #
@@ -90,9 +88,10 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({SIGHTING_COLS}) FROM STDIN (FORMAT
 # written under the returned time, or its own when none came back, so the hypertable's key
 # (id, first_seen) meets the stored row; the final SELECT lists the conflicts, to count and
 # log (the INSERT into sightings runs whether or not anything reads it: a data-modifying CTE
-# always does). The claims are taken in key order, which also keeps two writers from
-# deadlocking: a writer touches the sightings rows only of ids it holds the claim of, so that
-# INSERT needs no order of its own.
+# always does). The claims are taken in key order (byte order, "C", sorts fastest), so two
+# writers of the same ids lock them in the same order and never deadlock; a writer touches
+# the sightings rows only of ids it holds the claim of, so that INSERT needs no order of its
+# own.
 _B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
 _CLAIMED: Final = ", ".join("coalesce(stored, first_seen)" if c == "first_seen" else c
                             for c in SIGHTING_COLUMNS)
