@@ -6,6 +6,8 @@ benchmark) never share counters; the service serves that registry on ``/metrics`
 
 from __future__ import annotations
 
+from wsgiref.simple_server import WSGIServer
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
 
 __all__ = ["IngestMetrics"]
@@ -54,6 +56,6 @@ class IngestMetrics:
                                   "Acks not sent because the connection that delivered the "
                                   "message is gone (the broker redelivers it)", registry=r)
 
-    def serve(self, port: int, addr: str = "0.0.0.0") -> None:
-        """Serve ``/metrics`` on ``addr:port`` from a daemon thread."""
-        start_http_server(port, addr=addr, registry=self.registry)
+    def serve(self, port: int, addr: str = "0.0.0.0") -> WSGIServer:
+        """Serve ``/metrics`` on ``addr:port`` from a daemon thread; the server."""
+        return start_http_server(port, addr=addr, registry=self.registry)[0]

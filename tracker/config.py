@@ -101,6 +101,16 @@ class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings):
                              help="debug, info, warning or error")
     log_format: str = setting("text", metavar="FORMAT", check=_one_of("text", "json"),
                               help="text (for people) or json (for log shippers)")
+    retention_days: float | None = setting(
+        None, metavar="N", check=_between(0.01, 36_500),
+        help="keep sightings N days: the tracker itself copies what open cases and alerts "
+             "need to evidence, then drops older sightings (personal location data may be "
+             "kept no longer than the law allows; off when not set)")
+    retention_interval_s: float = setting(
+        3600.0, metavar="SECONDS", check=_between(0.1, 43_200),
+        help="how often retention runs (the first run at start-up; one instance of a group "
+             "at a time); at most 12 h, so evidence is copied well ahead of a TimescaleDB "
+             "retention policy")
 
     def metrics_address(self) -> tuple[str, int] | None:
         """``--metrics-listen``, or the deprecated ``--metrics-port``/``--metrics-addr``

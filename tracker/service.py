@@ -15,6 +15,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
@@ -24,7 +27,10 @@ from pak.settings import describe
 from pak.wire import Topics
 from tracker.alerts.engine import AlertEngine
 from tracker.config import TrackerSettings
+from tracker.health import add_healthz
 from tracker.storage.base import Storage, StorageUnavailable
+from tracker.storage.metrics import StorageMetrics
+from tracker.storage.retention_runner import RetentionRunner
 
 __all__ = ["TrackerService"]
 
@@ -35,7 +41,8 @@ class TrackerService:
     """One tracker instance. ``storage`` may be given (tests); by default it is opened from
     ``settings.db``."""
 
-    def __init__(self, settings: TrackerSettings, *, storage: Storage | None = None) -> None:
+    def __init__(self, settings: TrackerSettings, *, storage: Storage | None = None,
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
         self.settings = settings
         if storage is None:
             from tracker.storage import backend_of, open_storage
@@ -51,6 +58,10 @@ class TrackerService:
         self.alerts: AlertEngine | None = None
         self._stop = threading.Event()
         self._closed = False
+        self.retention = RetentionRunner(  # retention on its own schedule (--retention-days)
+            self.storage, StorageMetrics(self.storage, self.metrics.registry),
+            days=settings.retention_days, every=timedelta(seconds=settings.retention_interval_s),
+            clock=clock)
 
     def add_hook(self, hook: SightingHook | WatchlistHook) -> None:
         """Register a hook (before start): a SightingHook, a WatchlistHook, or both."""
@@ -91,8 +102,9 @@ class TrackerService:
         event(log, logging.INFO, "tracker_starting", **describe(s))
         if s.migrate and not self._migrate():
             return False
+        self.retention.start()
         if (metrics_at := s.metrics_address()) is not None:
-            self.metrics.serve(metrics_at[1], metrics_at[0])
+            add_healthz(self.metrics.serve(metrics_at[1], metrics_at[0]), self.health)
         if s.alerts:
             self._start_alerts()
         self.ingest = Ingest(self.storage, s.broker(), s.ingest_options(), hooks=self._hooks,
@@ -123,8 +135,13 @@ class TrackerService:
                   committed_all=ok, took_s=round(time.monotonic() - t0, 3))
         if self.alerts is not None:
             self.alerts.stop()
+        self.retention.stop()
         self.storage.close()
         return ok
+
+    def health(self) -> dict[str, Any]:
+        """What ``/healthz`` (beside ``/metrics``) answers."""
+        return {"status": "ok", "retention": self.retention.health()}
 
     def run(self, stop: threading.Event) -> int:
         """Run until ``stop`` is set (the CLI sets it on SIGTERM/SIGINT); the exit status."""

@@ -1,10 +1,12 @@
 """A storage that keeps the contract's rules in memory, for testing the ingest logic alone:
-one row per sighting id under pak.types.merge_sightings, one transaction per write_batch, and a
+one row per sighting id under pak.types.merge_sightings (the first stored first_seen stands,
+a conflicting one is counted: tracker/storage/one_row.py), one transaction per write_batch, and a
 refusal of a batch that repeats a sighting id (the caller must deduplicate first). It can be
 switched "down" (StorageUnavailable) or told to refuse some sightings (StorageError)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -12,6 +14,7 @@ from typing import Any, cast
 
 from pak.types import Sighting, SightingId, merge_sightings
 from tracker.storage.base import Alert, DeadLetter, Storage, StorageError, StorageUnavailable
+from tracker.storage.one_row import FirstSeenConflicts
 
 
 class MemoryStorage:
@@ -26,6 +29,7 @@ class MemoryStorage:
         self.attempts = 0
         self.lock = threading.Lock()
         self.on_write: Callable[[], None] | None = None
+        self.first_seen_conflicts = FirstSeenConflicts()
 
     def as_storage(self) -> Storage:
         return cast(Storage, self)
@@ -46,9 +50,18 @@ class MemoryStorage:
                 raise AssertionError("a batch repeats a sighting id: not deduplicated")
             if self.refuse and any(self.refuse(s) for s in sightings):
                 raise StorageError("refused a sighting")
+            conflicts = []
             for s in sightings:
                 prev = self.rows.get(s.id)
-                self.rows[s.id] = s if prev is None else merge_sightings(prev, s)
+                if prev is None:
+                    self.rows[s.id] = s
+                    continue
+                if s.first_seen != prev.first_seen:
+                    conflicts.append((s.gateway_id, s.spool_id, s.seq, prev.first_seen,
+                                      s.first_seen))
+                self.rows[s.id] = dataclasses.replace(merge_sightings(prev, s),
+                                                      first_seen=prev.first_seen)
+            self.first_seen_conflicts.add(conflicts)
             self.dead.extend(dead_letters)
             for a in alerts:
                 self.alerts[a.alert_id] = a

@@ -12,16 +12,26 @@ How the old rows go depends on the backend and, on PostgreSQL, on the TimescaleD
 (``SHOW timescaledb.license``):
 
 ``drop_chunks`` (license ``apache``: no policies, no compression)
-    the tracker calls ``Storage.retention(days, now=...)`` on its own schedule (or cron runs
-    ``pak db retention``): evidence copy, then ``drop_chunks(older_than => now - days)``, in
-    one transaction. Chunks are a day wide, so up to a day more than ``days`` may remain.
-``policy`` (license ``timescale``)
-    compression after a few days and a retention policy run by TimescaleDB's own scheduler,
-    dropping at ``days`` + :data:`POLICY_GRACE`. Each call still copies the evidence of rows
-    older than ``days``: run it at least once per grace period, and evidence is copied before
-    the policy drops its chunk.
+    ``pak tracker --retention-days N`` calls ``Storage.retention(days, now=...)`` on its own
+    schedule (tracker/storage/retention_runner.py; ``pak db retention`` runs it once): evidence
+    copy, then ``drop_chunks(older_than => now - days)``, in one transaction. Chunks are a day
+    wide, so up to a day more than ``days`` may remain.
+``policy`` (license ``timescale``, the Community edition)
+    compression after a few days and a retention policy (``add_retention_policy``) run by
+    TimescaleDB's own scheduler, dropping at ``days`` + :data:`POLICY_GRACE`. The database
+    cannot copy evidence by itself, so the tracker keeps its schedule: each run copies the
+    evidence of rows older than ``days``, a whole grace period before the policy may drop
+    them. The scheduler runs far more often than once per grace period (``retention_interval_s``
+    is at most 12 hours), so evidence is copied before the policy drops its chunk unless every
+    tracker is down for longer than the grace; the health endpoint shows the last success.
 ``delete`` (SQLite)
     evidence copy, then ``DELETE`` of the old rows, in one transaction.
+
+On PostgreSQL each run also deletes the ``sighting_ids`` claims of the chunks already gone
+(tracker/storage/one_row.py). One run at a time: the transaction first takes the advisory
+lock :data:`RETENTION_LOCK` without waiting and, when another instance holds it, answers
+``skipped`` (:data:`SKIPPED_BUSY`) and does nothing; SQLite's single write lock serialises
+runs by itself.
 
 Each backend logs one line naming the mode the first time retention runs.
 """
@@ -34,12 +44,19 @@ from typing import Final, Literal
 
 from pak.logs import event
 
-__all__ = ["EVIDENCE_CONDITION", "POLICY_GRACE", "RetentionMode", "log_mode"]
+__all__ = ["EVIDENCE_CONDITION", "POLICY_GRACE", "RETENTION_LOCK", "SKIPPED_BUSY",
+           "RetentionMode", "log_mode"]
 
 RetentionMode = Literal["drop_chunks", "policy", "delete"]
 
 #: Extra age the TimescaleDB retention policy waits beyond ``days`` (see the module text).
 POLICY_GRACE: Final = timedelta(days=1)
+
+#: Key of the transaction-scoped advisory lock that keeps retention to one run at a time.
+RETENTION_LOCK: Final = 0x70616B5F726574  # "pak_ret"
+
+#: ``skipped`` of a run that found another instance running retention.
+SKIPPED_BUSY: Final = "another instance is running retention"
 
 #: Rows of ``sightings AS s`` that must be kept as evidence (SQL valid in both dialects).
 EVIDENCE_CONDITION: Final = """(
@@ -56,7 +73,9 @@ _log = logging.getLogger("tracker.storage.retention")
 _WHY: Final[dict[str, str]] = {
     "drop_chunks": "TimescaleDB apache license: no retention policy or compression; "
                    "drop_chunks on the tracker's own schedule",
-    "policy": "TimescaleDB retention and compression policies",
+    "policy": "TimescaleDB Community: the database's own retention policy "
+              "(add_retention_policy, days + 1 day grace) and compression; the tracker "
+              "copies evidence on its schedule ahead of the policy",
     "delete": "SQLite: DELETE of old rows",
 }
 

@@ -29,6 +29,7 @@ from tracker.storage.base import (
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
+from tracker.storage.one_row import FirstSeenConflicts
 from tracker.storage.retention import log_mode
 from tracker.storage.sql_common import SIGHTING_COLS, SqlStorage
 
@@ -78,12 +79,17 @@ def _flag_union(a: str, b: str) -> str:
 # The merge rule of pak.types.merge_sightings with a = the stored row, b = the incoming one.
 # "b is the base" when b is closed and the stored row is not; the base gives tag, reader and
 # kind, and comes first in the antenna list and in the antenna/reader_time fallbacks. In an
-# UPDATE SET every expression sees the row as it was before the update.
+# UPDATE SET every expression sees the row as it was before the update. The key is the
+# sighting id alone (tracker/storage/one_row.py): the stored first_seen stands, and a message
+# that claims another one is noted by pak_first_seen_conflict (it returns the stored time).
 _B_BASE: Final = "(excluded.state = 'closed' AND state <> 'closed')"
 _UPSERT: Final = f"""
 INSERT INTO sightings ({SIGHTING_COLS}, stored_at)
 VALUES ({", ".join("?" * (len(SIGHTING_COLUMNS) + 1))})
-ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
+ON CONFLICT (gateway_id, spool_id, seq) DO UPDATE SET
+    first_seen = CASE WHEN excluded.first_seen = first_seen THEN first_seen
+                      ELSE pak_first_seen_conflict(gateway_id, spool_id, seq, first_seen,
+                                                   excluded.first_seen) END,
     state = CASE WHEN state = 'closed' OR excluded.state = 'closed'
                  THEN 'closed' ELSE 'open' END,
     tag_id = CASE WHEN {_B_BASE} THEN excluded.tag_id ELSE tag_id END,
@@ -166,6 +172,8 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         self._readers: list[sqlite3.Connection] = []
         self._mode_logged = False
         self._closed = False
+        self.first_seen_conflicts = FirstSeenConflicts()
+        self._conflicts_seen: list[tuple[str, str, int, int, int]] = []  # this batch's
         try:
             self._conn = self._connect()
         except sqlite3.Error as e:
@@ -185,7 +193,14 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         conn.execute("PRAGMA foreign_keys = ON")
         conn.create_function("pak_antenna_union", 2, _antenna_union, deterministic=True)
         conn.create_function("pak_flag_union", 2, _flag_union, deterministic=True)
+        conn.create_function("pak_first_seen_conflict", 5, self._note_conflict)
         return conn
+
+    def _note_conflict(self, gw: str, spool: str, seq: int, stored: int, claimed: int) -> int:
+        """Called by the upsert (under the write lock) for a message whose first_seen is not
+        its id's stored one; the stored one stays."""
+        self._conflicts_seen.append((gw, spool, seq, stored, claimed))
+        return stored
 
     def _use_wal(self, conn: sqlite3.Connection) -> None:
         """Switch the file to WAL (a persistent setting). Two processes opening a new file
@@ -331,9 +346,14 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         now = _us(datetime.now(UTC))
         rows = [_row(s, now) for s in unique_batch(sightings)]
         with self._write() as conn:
+            self._conflicts_seen.clear()
             if rows:
                 conn.executemany(_UPSERT, rows)
             self._write_batch_rest(conn, dead_letters, alerts)
+            conflicts, self._conflicts_seen = self._conflicts_seen, []
+        if conflicts:  # committed: count and log them
+            self.first_seen_conflicts.add((gw, sp, seq, _dt(a), _dt(b))
+                                          for gw, sp, seq, a, b in conflicts)
 
     # --- sightings queries ----------------------------------------------------------------
 
@@ -378,9 +398,12 @@ class SqliteStorage(SqlStorage[sqlite3.Connection]):
         if not self._mode_logged:
             log_mode("delete", license=None, days=days)
             self._mode_logged = True
+        # BEGIN IMMEDIATE: SQLite's one write lock serialises runs (a second process waits
+        # for the first to commit, then finds nothing left to do).
         with self._write() as conn:
             copied = self._copy_evidence(conn, cutoff=cutoff, now=now)
             deleted = conn.execute("DELETE FROM sightings WHERE first_seen < ?",
                                    (_us(cutoff),)).rowcount
         return {"mode": "delete", "license": None, "cutoff": cutoff.isoformat(),
-                "evidence_copied": copied, "rows_deleted": deleted, "chunks_dropped": None}
+                "skipped": None, "evidence_copied": copied, "chunks_dropped": None,
+                "rows_deleted": deleted}

@@ -5,7 +5,9 @@ The write path, one transaction per batch::
 
     batch (deduplicated) --binary COPY, explicit types--> sightings_stage (temp, per session,
         ON COMMIT DELETE ROWS)
-    sightings_stage --one INSERT ... SELECT ... ON CONFLICT DO UPDATE (merge rule)--> sightings
+    sightings_stage --one statement--> sighting_ids (claim each id: its stored first_seen)
+                                   --> sightings (INSERT ... ON CONFLICT DO UPDATE, merge
+                                       rule, under the claimed first_seen)
     dead letters, alerts --executemany--> their tables
     COMMIT
 
@@ -39,8 +41,11 @@ from tracker.storage.base import (
     StorageUnavailable,
 )
 from tracker.storage.columns import SIGHTING_COLUMNS, cutoff_for, normal_flags, unique_batch
+from tracker.storage.one_row import FirstSeenConflicts
 from tracker.storage.retention import (
     POLICY_GRACE,
+    RETENTION_LOCK,
+    SKIPPED_BUSY,
     RetentionMode,
     log_mode,
 )
@@ -72,16 +77,38 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({SIGHTING_COLS}) FROM STDIN (FORMAT
 # The merge rule of pak.types.merge_sightings with a = the stored row (s), b = the incoming
 # one (EXCLUDED); see tracker/storage/sqlite.py for the same rule in SQLite's dialect.
 # "b is the base" when b is closed and s is not. GREATEST ignores NULLs, as _max_opt does.
-# Rows are inserted in key order so two writers touching the same ids lock them in the same
-# order (no deadlock between tracker instances); byte order ("C") sorts fastest. The list
-# unions skip the function call in the common case (one side already holds the other: an
+# The list unions skip the function call in the common case (one side already holds the other: an
 # open message's antennas are a prefix of the closed one's); the flag shortcut relies on
 # stored flags being sorted and unique, which copy_row ensures.
+#
+# One row per sighting id (tracker/storage/one_row.py): the first CTE claims each staged id in
+# sighting_ids. A new id is inserted with its own first_seen; an id stored with the same
+# first_seen is only locked (the WHERE is false); an id stored with another first_seen is
+# "updated" to itself, which locks it and RETURNs the stored time. Every staged row is then
+# written under the returned time, or its own when none came back, so the hypertable's key
+# (id, first_seen) meets the stored row; the final SELECT lists the conflicts, to count and
+# log (the INSERT into sightings runs whether or not anything reads it: a data-modifying CTE
+# always does). The claims are taken in key order (byte order, "C", sorts fastest), so two
+# writers of the same ids lock them in the same order and never deadlock; a writer touches
+# the sightings rows only of ids it holds the claim of, so that INSERT needs no order of its
+# own.
 _B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
+_CLAIMED: Final = ", ".join("coalesce(stored, first_seen)" if c == "first_seen" else c
+                            for c in SIGHTING_COLUMNS)
 _MERGE: Final = f"""
+WITH i AS (
+    INSERT INTO sighting_ids AS k (gateway_id, spool_id, seq, first_seen)
+    SELECT gateway_id, spool_id, seq, first_seen FROM sightings_stage
+    ORDER BY gateway_id COLLATE "C", spool_id COLLATE "C", seq
+    ON CONFLICT (gateway_id, spool_id, seq) DO UPDATE SET first_seen = k.first_seen
+        WHERE k.first_seen <> EXCLUDED.first_seen
+    RETURNING k.gateway_id, k.spool_id, k.seq, k.first_seen
+), c AS (
+    SELECT {", ".join("st." + c for c in SIGHTING_COLUMNS)}, i.first_seen AS stored
+    FROM sightings_stage st LEFT JOIN i USING (gateway_id, spool_id, seq)
+), merged AS (
 INSERT INTO sightings AS s ({SIGHTING_COLS})
-SELECT {SIGHTING_COLS} FROM sightings_stage
-ORDER BY gateway_id COLLATE "C", spool_id COLLATE "C", seq
+SELECT {_CLAIMED} FROM c
 ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     state = CASE WHEN s.state = 'closed' OR EXCLUDED.state = 'closed'
                  THEN 'closed' ELSE 'open' END,
@@ -104,6 +131,8 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     rssi_max_raw = GREATEST(s.rssi_max_raw, EXCLUDED.rssi_max_raw),
     flags = CASE WHEN EXCLUDED.flags <@ s.flags THEN s.flags
                  ELSE pak_flag_union(s.flags, EXCLUDED.flags) END
+)
+SELECT gateway_id, spool_id, seq, stored, first_seen FROM c WHERE stored <> first_seen
 """
 
 
@@ -166,6 +195,7 @@ class TimescaleStorage(SqlStorage[Conn]):
         self._connect_kwargs: dict[str, Any] = {"connect_timeout": connect_timeout,
                                                 "application_name": application_name}
         self._mode_logged = False
+        self.first_seen_conflicts = FirstSeenConflicts()
         # open(wait=False): a database that is down at start-up is not an error yet; the
         # first call says StorageUnavailable. The pool's own reconnection backs off
         # exponentially for reconnect_timeout; kept shorter than ``timeout``, a call made
@@ -287,6 +317,7 @@ class TimescaleStorage(SqlStorage[Conn]):
         alerts: Sequence[Alert] = (),
     ) -> None:
         batch = unique_batch(sightings)
+        conflicts: list[tuple[Any, ...]] = []
         with self._tx() as conn:
             if batch:
                 with conn.cursor() as cur:
@@ -294,8 +325,10 @@ class TimescaleStorage(SqlStorage[Conn]):
                         cp.set_types(list(STAGE_TYPES))
                         for s in batch:
                             cp.write_row(copy_row(s))
-                    cur.execute(_MERGE, prepare=True)
+                    conflicts = cur.execute(_MERGE, prepare=True).fetchall()
             self._write_batch_rest(conn, dead_letters, alerts)
+        if conflicts:  # committed: count and log them
+            self.first_seen_conflicts.add((r[0], r[1], r[2], r[3], r[4]) for r in conflicts)
 
     # --- sightings queries ----------------------------------------------------------------
 
@@ -347,18 +380,39 @@ class TimescaleStorage(SqlStorage[Conn]):
             if not self._mode_logged:
                 log_mode(mode, license=lic, days=days)
                 self._mode_logged = True
+            out: dict[str, Any] = {"mode": mode, "license": lic, "cutoff": cutoff.isoformat(),
+                                   "skipped": None, "evidence_copied": 0, "chunks_dropped": None,
+                                   "rows_deleted": None, "ids_deleted": 0}
+            # One run at a time across the group; released when this transaction ends.
+            locked = conn.execute("SELECT pg_try_advisory_xact_lock(%s)",
+                                  (RETENTION_LOCK,)).fetchone()
+            if not (locked and locked[0]):
+                out["skipped"] = SKIPPED_BUSY
+                return out
             # Evidence first, in the same transaction as the drop: nothing an open case or
             # alert needs can go without its copy.
-            copied = self._copy_evidence(conn, cutoff=cutoff, now=now)
-            chunks: int | None = None
+            out["evidence_copied"] = self._copy_evidence(conn, cutoff=cutoff, now=now)
             if mode == "drop_chunks":
                 dropped = conn.execute("SELECT count(*) FROM drop_chunks('sightings', "
                                        "older_than => %s::timestamptz)", (cutoff,)).fetchone()
-                chunks = int(dropped[0]) if dropped else 0
+                out["chunks_dropped"] = int(dropped[0]) if dropped else 0
             else:
                 self._ensure_policies(conn, days)
-        return {"mode": mode, "license": lic, "cutoff": cutoff.isoformat(),
-                "evidence_copied": copied, "chunks_dropped": chunks, "rows_deleted": None}
+            out["ids_deleted"] = self._forget_dropped_ids(conn, cutoff)
+        return out
+
+    @staticmethod
+    def _forget_dropped_ids(conn: Conn, cutoff: datetime) -> int:
+        """Delete the sighting_ids whose sightings are gone: those before the oldest chunk
+        left (whoever dropped the chunks, drop_chunks here or the policy's job). An id whose
+        chunk still exists keeps its claim, even past the cutoff."""
+        oldest = conn.execute(
+            "SELECT min(range_start) FROM timescaledb_information.chunks "
+            "WHERE hypertable_name = 'sightings' AND hypertable_schema = current_schema()"
+        ).fetchone()
+        before = oldest[0] if oldest and oldest[0] is not None else cutoff
+        return int(conn.execute("DELETE FROM sighting_ids WHERE first_seen < %s",
+                                (min(before, cutoff),)).rowcount)
 
     @staticmethod
     def _ensure_policies(conn: Conn, days: float) -> None:

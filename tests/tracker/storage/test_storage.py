@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import sqlite3
 import threading
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -37,7 +36,8 @@ from tracker.storage import (
 )
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
-ALL_MIGRATIONS = ["0001_sightings", "0002_registry", "0003_cases", "0004_operations"]
+ALL_MIGRATIONS = ["0001_sightings", "0002_registry", "0003_cases", "0004_operations",
+                  "0005_one_row_per_sighting"]
 
 
 def sec(n: float) -> timedelta:
@@ -50,21 +50,6 @@ def mk(seq: int, state: str = "closed", *, gw: str = "gw-1", spool: str = "sp-a"
     return Sighting(gateway_id=gw, spool_id=spool, seq=seq, state=state,  # type: ignore[arg-type]
                     tag_id=tag, tag_kind="epc", reader_id=reader, first_seen=first,
                     last_seen=last or first, reads=reads, **kw)  # type: ignore[arg-type]
-
-
-@pytest.fixture(params=["sqlite", pytest.param("timescale", marks=pytest.mark.timescale)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    if request.param == "sqlite":
-        return f"sqlite://{tmp_path}/pak.db"
-    url: str = request.getfixturevalue("pg_url")
-    return url
-
-
-@pytest.fixture
-def storage(db_url: str) -> Iterator[Storage]:
-    with open_storage(db_url) as s:
-        s.migrate()
-        yield s
 
 
 # --- migrations ---------------------------------------------------------------------------
@@ -575,7 +560,7 @@ def test_pak_db_cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
     from tracker import db_cli
 
     assert db_cli.main(["migrate", "--db", db_url]) == 0
-    assert "applied 0004_operations" in capsys.readouterr().out
+    assert "applied 0005_one_row_per_sighting" in capsys.readouterr().out
     assert db_cli.main(["migrate"], env={"PAK_DB_URL": db_url}) == 0
     assert "up to date" in capsys.readouterr().out
     assert db_cli.main(["info", "--db", db_url, "--json"]) == 0
@@ -586,7 +571,7 @@ def test_pak_db_cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert info["timescaledb_license"] == "apache"
         assert info["timescaledb_version"].startswith("2.")
     assert db_cli.main(["info", "--db", db_url]) == 0
-    assert "migrations: 4 applied" in capsys.readouterr().out
+    assert "migrations: 5 applied" in capsys.readouterr().out
     assert db_cli.main(["retention", "--db", db_url, "--days", "30"]) == 0
     assert json.loads(capsys.readouterr().out)["evidence_copied"] == 0
     with pytest.raises(ConfigError):
