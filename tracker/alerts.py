@@ -42,7 +42,8 @@ from typing import Any
 from pak.logs import event
 from pak.timefmt import format_time, utcnow
 from pak.types import Sighting, SightingId, merge_sightings
-from pak.wire import Topics
+from pak.wire.alert import AlertRevisions, encode_alert
+from pak.wire.topics import Topics
 from tracker.alert_context import (
     PairedVehicle,
     Registry,
@@ -63,7 +64,6 @@ from tracker.alert_rules import (
     pairing_due,
 )
 from tracker.alert_settings import AlertSettings
-from tracker.alert_wire import encode_alert
 from tracker.geo import haversine_m
 from tracker.history import reader_counts, tag_histories
 from tracker.movement import MovementModel
@@ -121,6 +121,7 @@ class AlertEngine:
         self.topics = topics or Topics()
         self.s = s = settings or AlertSettings()
         self._clock = clock
+        self._revs = AlertRevisions(clock=clock)  # the rev of each alert id's next update
         self.watchlist = WatchlistCache(storage, reload_s=s.watchlist_reload_s, clock=clock)
         self.registry = Registry(storage)
         self.trip_gap = timedelta(seconds=s.trip_gap_s)
@@ -285,7 +286,8 @@ class AlertEngine:
 
     def _send(self, alert: Alert) -> None:
         try:
-            self._publish(self.topics.alerts(alert.kind), encode_alert(alert), 1)
+            self._publish(self.topics.alerts(alert.kind),
+                          encode_alert(alert, self._revs.next(alert.alert_id)), 1)
         except Exception as e:  # the broker being away must not lose the stored alert
             event(log, logging.WARNING, "alert_publish_failed", alert_id=alert.alert_id,
                   error=repr(e)[:200])

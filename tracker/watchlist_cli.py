@@ -31,7 +31,8 @@ from typing import Any
 from pak.errors import ConfigError
 from pak.timefmt import format_time, utcnow
 from pak.wire import DEFAULT_ROOT, Topics
-from tracker.watchlist import WatchlistError, encode_watchlist_change, normalise_tag
+from pak.wire.watchlist import encode_watchlist_change
+from tracker.watchlist import WatchlistError, normalise_tag
 
 __all__ = ["main"]
 

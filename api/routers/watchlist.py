@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 from api.deps import PrincipalDep, StorageDep
 from api.serialize import watch_json
 from pak.timefmt import utcnow
-from tracker.watchlist import encode_watchlist_change
+from pak.wire.watchlist import encode_watchlist_change
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"])
 

@@ -27,21 +27,43 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
 from pak.timefmt import format_time, to_millis, utcnow
 from pak.types import Sighting
-from pak.wire.common import VERSION, dumps, opt_time
+from pak.wire.common import (
+    VERSION,
+    dumps,
+    is_int,
+    is_valid_id,
+    is_valid_tag,
+    lenient_time,
+    load_object,
+    opt_time,
+)
 from pak.wire.envelope import control
+from pak.wire.errors import (
+    BAD_ALERT,
+    BAD_VERSION,
+    NOT_JSON,
+    NOT_OBJECT,
+    TOO_LARGE,
+    WireError,
+)
 from pak.wire.sightings import sighting_to_json
 
 __all__ = [
+    "ALERT_KINDS",
     "ALERT_STATUSES",
+    "REASONS",
     "SCHEMA",
+    "AlertMessage",
     "AlertRevisions",
     "alert_json",
     "encode_alert",
+    "parse_alert",
     "reader_json",
     "reader_record_json",
     "seen_json",
@@ -52,7 +74,12 @@ __all__ = [
 ]
 
 SCHEMA: Final = "alert"
+REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_ALERT)
+ALERT_KINDS: Final = ("stolen_hit", "unaccompanied", "tamper", "clone_suspect", "reader_silent",
+                      "gateway_offline", "clock_skew", "low_battery")
 ALERT_STATUSES: Final = ("new", "acknowledged", "dispatched", "closed")
+MAX_ALERT_PAYLOAD: Final = 1 << 20
+MAX_ALERT_ID: Final = 200
 #: The fields of an alert message, in the order the codec writes them.
 FIELDS: Final = ("v", "alert_id", "kind", "rev", "at", "status", "tag_id", "reader_id",
                  "gateway_id", "sighting", "detail")
@@ -150,6 +177,59 @@ def alert_json(alert: LiveAlertLike, rev: int) -> dict[str, Any]:
 def encode_alert(alert: LiveAlertLike, rev: int) -> bytes:
     """The payload of ``{root}/alerts/{kind}``: revision ``rev`` of ``alert``."""
     return control(dumps(_message(alert, rev, alert.sighting)))
+
+
+@dataclass(frozen=True, slots=True)
+class AlertMessage:
+    """One alert message as a consumer reads it (``detail`` kept as sent)."""
+
+    alert_id: str
+    kind: str
+    rev: int
+    at: datetime
+    status: str
+    tag_id: str | None
+    reader_id: str | None
+    gateway_id: str | None
+    sighting: tuple[str, str, int] | None
+    detail: dict[str, Any]
+
+
+def _opt(obj: dict[str, Any], key: str, ok: Callable[[object], bool]) -> Any:
+    v = obj[key]
+    if v is not None and not ok(v):
+        raise WireError(BAD_ALERT, f"{key}={v!r}"[:200])
+    return v
+
+
+def parse_alert(payload: bytes) -> AlertMessage:
+    """An alert message; WireError(bad_alert) when it breaks the schema's rules."""
+    obj = load_object(payload, MAX_ALERT_PAYLOAD, version=True)
+    if obj.keys() != set(FIELDS):
+        raise WireError(BAD_ALERT, f"keys={sorted(obj)}"[:200])
+    aid, kind, rev, status = obj["alert_id"], obj["kind"], obj["rev"], obj["status"]
+    if not isinstance(aid, str) or not 1 <= len(aid) <= MAX_ALERT_ID:
+        raise WireError(BAD_ALERT, "alert_id")
+    if kind not in ALERT_KINDS or status not in ALERT_STATUSES:
+        raise WireError(BAD_ALERT, f"kind={kind!r} status={status!r}"[:200])
+    if not is_int(rev) or rev < 0:
+        raise WireError(BAD_ALERT, f"rev={rev!r}"[:200])
+    ref, detail = obj["sighting"], obj["detail"]
+    if not isinstance(detail, dict):
+        raise WireError(BAD_ALERT, "detail must be an object")
+    sighting = None
+    if ref is not None:
+        if not isinstance(ref, dict):
+            raise WireError(BAD_ALERT, "sighting must be an object or null")
+        g, sp, seq = ref.get("gateway_id"), ref.get("spool_id"), ref.get("seq")
+        if not (isinstance(g, str) and isinstance(sp, str) and isinstance(seq, int)
+                and is_valid_id(g) and is_valid_id(sp) and is_int(seq) and seq >= 0):
+            raise WireError(BAD_ALERT, f"sighting={ref!r}"[:200])
+        sighting = (g, sp, seq)
+    return AlertMessage(
+        aid, kind, rev, lenient_time(obj, "at", BAD_ALERT), status,
+        _opt(obj, "tag_id", is_valid_tag), _opt(obj, "reader_id", is_valid_id),
+        _opt(obj, "gateway_id", is_valid_id), sighting, detail)
 
 
 def stored_rev(a: StoredAlertLike) -> int:

@@ -12,6 +12,7 @@ from typing import Final
 from pak.errors import WireError
 
 __all__ = [
+    "BAD_ALERT",
     "BAD_ENVELOPE",
     "BAD_FIELD",
     "BAD_HEALTH",
@@ -45,4 +46,5 @@ FUTURE_TIME: Final = "future_time"  #: a time further in the future than the tol
 BAD_STATE: Final = "bad_state"
 BAD_HEALTH: Final = "bad_health"
 BAD_WATCHLIST: Final = "bad_watchlist"
+BAD_ALERT: Final = "bad_alert"
 TOO_DEEP: Final = "too_deep"  #: nested deeper than the message allows
