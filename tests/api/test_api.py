@@ -14,7 +14,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from pak.errors import ConfigError
+from pak.timefmt import parse_time
 from pak.types import Sighting, SightingId
+from pak.wire.common import TIME_RE
 from tracker.storage import open_storage
 from tracker.storage.base import Alert, Storage
 from tracker.storage.records import Reader, Vehicle
@@ -172,3 +174,16 @@ def test_stats_and_console(client: TestClient) -> None:
     assert page.status_code == 200 and "pak" in page.text
     assert client.get("/static/console.js").status_code == 200
     assert client.get("/healthz").json()["alert_feed"] == "off"
+
+
+# --- one shape per thing: what the API, the feed and the CLI write agree -----------------------
+
+def test_companion_times_are_wire_times(client: TestClient) -> None:
+    """Every route writes times as the wire does (companions wrote isoformat())."""
+    r = client.get(f"/api/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
+    assert r.status_code == 200
+    (c,) = r.json()
+    for o in c["occasions"]:
+        for key in ("tag_at", "other_at"):
+            assert TIME_RE.match(o[key]), o[key]
+            assert parse_time(o[key]) >= T0
