@@ -4,6 +4,7 @@ test_api_live.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -20,6 +21,7 @@ from pak.wire.common import TIME_RE
 from tracker.storage import open_storage
 from tracker.storage.base import Alert, Storage
 from tracker.storage.records import Reader, Vehicle
+from tracker.watchlist_cli import main as watchlist_main
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 OFFICER = "officer-token-0123456789"
@@ -187,3 +189,15 @@ def test_companion_times_are_wire_times(client: TestClient) -> None:
         for key in ("tag_at", "other_at"):
             assert TIME_RE.match(o[key]), o[key]
             assert parse_time(o[key]) >= T0
+
+
+def test_cli_lists_the_watchlist_as_the_api_does(client: TestClient, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``pak watchlist list --json`` and ``GET /api/watchlist`` write one entry shape (the
+    CLI wrote ``case`` where the API writes ``case_no``)."""
+    assert client.post("/api/watchlist", json={"tag_id": "AABBCCDD", "case_no": "C-9",
+                                               "note": "red"}).status_code == 201
+    capsys.readouterr()
+    assert watchlist_main(["list", "--db", f"sqlite:///{tmp_path / 'api.sqlite3'}",
+                           "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == client.get("/api/watchlist").json()

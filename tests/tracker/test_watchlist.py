@@ -161,7 +161,7 @@ def test_cli_add_remove_list_and_audit(db: tuple[str, Storage],
                                                          "red e-bike")
     assert e.reported_at == T0 - timedelta(hours=8)
     assert watchlist_main(["list", "--db", url, "--json"]) == 0
-    assert '"case": "HZ-1"' in capsys.readouterr().out
+    assert '"case_no": "HZ-1"' in capsys.readouterr().out
     assert watchlist_main(["remove", "E2003412", "--db", url, "--status", "withdrawn"]) == 0
     assert s.watchlist() == []
     assert s.watchlist(status=None)[0].status == "withdrawn"
