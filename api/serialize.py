@@ -11,12 +11,18 @@ from typing import Any
 
 from pak.timefmt import format_time
 from pak.types import Sighting
-from pak.wire.alert import reader_record_json, sighting_record_json, stored_alert_json
+from pak.wire.alert import (
+    reader_record_json,
+    sighting_record_json,
+    stored_alert_json,
+    stored_alert_message,
+)
 from pak.wire.watchlist import watch_entry_json
 from tracker.storage.records import GatewayRecord, Reader, StoredAlert, WatchEntry
 from tracker.trails import direction_of_travel
 
-__all__ = ["alert_json", "gateway_json", "reader_json", "sighting_json", "watch_json"]
+__all__ = ["alert_json", "alert_message", "gateway_json", "reader_json", "sighting_json",
+           "watch_json"]
 
 
 def _t(t: Any) -> str | None:
@@ -33,7 +39,13 @@ def sighting_json(s: Sighting, reader: Reader | None = None) -> dict[str, Any]:
 
 
 def alert_json(a: StoredAlert) -> dict[str, Any]:
+    """An alert resource: the alert message plus what storage keeps (history, sightings)."""
     return stored_alert_json(a)
+
+
+def alert_message(a: StoredAlert) -> dict[str, Any]:
+    """A stored alert as the live feed carries it: the wire's alert message, nothing more."""
+    return stored_alert_message(a)
 
 
 def watch_json(w: WatchEntry) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, StorageDep
-from api.serialize import alert_json
+from api.serialize import alert_json, alert_message
 from pak.timefmt import utcnow
 from tracker.storage.base import NotFound
 
@@ -86,6 +86,5 @@ def change_status(alert_id: str, change: StatusChange, request: Request, storage
                                            at=utcnow(), note=change.note)
     except NotFound:
         raise HTTPException(404, f"unknown alert {alert_id!r}") from None
-    out = alert_json(updated)
-    request.app.state.alert_hub.publish_local(out)
-    return out
+    request.app.state.alert_hub.publish_local(alert_message(updated))
+    return alert_json(updated)

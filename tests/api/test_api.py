@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -17,7 +18,9 @@ from api.settings import ApiSettings
 from pak.errors import ConfigError
 from pak.timefmt import parse_time
 from pak.types import Sighting, SightingId
+from pak.wire.alert import alert_json
 from pak.wire.common import TIME_RE
+from tests.support.wire_schema import validate
 from tracker.storage import open_storage
 from tracker.storage.base import Alert, Storage
 from tracker.storage.records import Reader, Vehicle
@@ -179,6 +182,24 @@ def test_stats_and_console(client: TestClient) -> None:
 
 
 # --- one shape per thing: what the API, the feed and the CLI write agree -----------------------
+
+def test_status_change_feeds_the_alert_message(client: TestClient,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live feed carries the MQTT alert message whoever changed the alert (it sent the
+    API's resource shape after a status change)."""
+    fed: list[dict[str, Any]] = []
+    monkeypatch.setattr(client.app.state.alert_hub, "publish_local", fed.append)  # type: ignore[attr-defined]
+    (a,) = client.get("/api/alerts").json()
+    r = client.post(f"/api/alerts/{a['alert_id']}/status", json={"status": "acknowledged"})
+    assert r.status_code == 200
+    (msg,) = fed
+    mqtt_shape = alert_json(Alert("x", "stolen_hit", T0, sighting=SightingId("g", "s", 1)), 1)
+    assert sorted(msg) == sorted(mqtt_shape)
+    validate("alert", msg)
+    assert msg["status"] == "acknowledged"
+    assert msg["sighting"] == {"gateway_id": "gw-1", "spool_id": "sp1", "seq": 2}
+    assert msg["rev"] > a["rev"]  # a newer revision of the same alert
+
 
 def test_companion_times_are_wire_times(client: TestClient) -> None:
     """Every route writes times as the wire does (companions wrote isoformat())."""
