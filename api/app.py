@@ -19,7 +19,7 @@ from api.routers import alerts, readers, system, tags, watchlist
 from api.settings import ApiSettings
 from pak.broker_url import BrokerUrl
 from pak.logs import event
-from pak.wire import Topics
+from pak.wire.topics import Topics
 from tracker.storage import open_storage
 from tracker.storage.base import Storage, StorageUnavailable
 

@@ -19,7 +19,7 @@ import pytest
 
 from gateway.spool import DB_NAME, RESERVATION_NAME, Spool
 from pak.types import Sighting
-from pak.wire import Receipt
+from pak.wire.receipts import Receipt
 from tests.support.wire_schema import validate
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
