@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import AuditDep, PrincipalDep, StorageDep, WindowDep
 from api.serialize import reader_json, sighting_json
+from pak.timefmt import format_time
 from tracker.queries import passed_here, readers_for
 
 router = APIRouter(prefix="/api", tags=["readers"])
@@ -37,8 +38,8 @@ def _passes(storage: StorageDep, reader_ids: list[str], window: WindowDep,
     audit("passed_here", reader_ids=reader_ids, since=window.since, until=window.until)
     rows = passed_here(storage, reader_ids=reader_ids, since=window.since, until=window.until,
                        limit=limit + 1)
-    return {"reader_ids": reader_ids, "since": window.since.isoformat(),
-            "until": window.until.isoformat(), "truncated": len(rows) > limit,
+    return {"reader_ids": reader_ids, "since": format_time(window.since),
+            "until": format_time(window.until), "truncated": len(rows) > limit,
             "passes": [sighting_json(s, readers.get(s.reader_id)) for s in rows[:limit]]}
 
 

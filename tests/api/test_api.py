@@ -222,3 +222,12 @@ def test_cli_lists_the_watchlist_as_the_api_does(client: TestClient, tmp_path: P
     assert watchlist_main(["list", "--db", f"sqlite:///{tmp_path / 'api.sqlite3'}",
                            "--json"]) == 0
     assert json.loads(capsys.readouterr().out) == client.get("/api/watchlist").json()
+
+
+def test_pass_windows_are_wire_times(client: TestClient) -> None:
+    """The passes' window is written as the wire writes times (it was isoformat())."""
+    r = client.get("/api/readers/rd-a/passes", params={**WINDOW, "reason": "burglary"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["since"], body["until"]) == ("2026-11-28T05:00:00.000Z",
+                                              "2026-11-28T08:00:00.000Z")
