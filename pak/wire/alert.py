@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -61,6 +61,8 @@ __all__ = [
     "SCHEMA",
     "AlertMessage",
     "AlertRevisions",
+    "ReaderRecord",
+    "ReaderRef",
     "alert_json",
     "encode_alert",
     "parse_alert",
@@ -298,20 +300,36 @@ class ReaderLike(Protocol):
 Direction = dict[str, Any] | None
 
 
-def reader_json(reader_id: str, reader: ReaderLike | None) -> dict[str, Any]:
+@dataclass(frozen=True, slots=True)
+class ReaderRef:
     """A reader as an alert names it (nulls when the registry does not know it)."""
+
+    reader_id: str
+    name: str | None
+    latitude: float | None
+    longitude: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class ReaderRecord(ReaderRef):
+    """A reader as the API lists it (the response model of ``/api/readers``): the alert's
+    reader plus its antenna bearings (by antenna number, as text) and its clock's zone."""
+
+    bearings: dict[str, float]
+    timezone: str | None
+
+
+def reader_json(reader_id: str, reader: ReaderLike | None) -> dict[str, Any]:
+    """:class:`ReaderRef` as JSON."""
     if reader is None:
-        return {"reader_id": reader_id, "name": None, "latitude": None, "longitude": None}
-    return {"reader_id": reader_id, "name": reader.name, "latitude": reader.latitude,
-            "longitude": reader.longitude}
+        return asdict(ReaderRef(reader_id, None, None, None))
+    return asdict(ReaderRef(reader_id, reader.name, reader.latitude, reader.longitude))
 
 
 def reader_record_json(r: ReaderLike) -> dict[str, Any]:
-    """A reader as the API lists it: :func:`reader_json` plus antenna bearings and zone."""
-    out = reader_json(r.reader_id, r)
-    out["bearings"] = {str(k): v for k, v in r.bearings.items()}
-    out["timezone"] = r.timezone
-    return out
+    """:class:`ReaderRecord` as JSON."""
+    return asdict(ReaderRecord(r.reader_id, r.name, r.latitude, r.longitude,
+                               {str(k): v for k, v in r.bearings.items()}, r.timezone))
 
 
 def seen_json(s: Sighting, direction: Direction) -> dict[str, Any]:

@@ -12,6 +12,7 @@ the API and ``pak watchlist list --json`` show it (``case_no``, like the API's r
 
 from __future__ import annotations
 
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final, Protocol
 
@@ -40,6 +41,7 @@ __all__ = [
     "OPS",
     "REASONS",
     "SCHEMA",
+    "WatchEntryRecord",
     "encode_watchlist_change",
     "parse_watchlist",
     "watch_entry_json",
@@ -98,8 +100,21 @@ class WatchEntryLike(Protocol):
     def changed_at(self) -> datetime: ...
 
 
+@dataclass(frozen=True, slots=True)
+class WatchEntryRecord:
+    """A stored watchlist entry as the API (its response model) and ``pak watchlist list
+    --json`` show it; times as the wire writes them."""
+
+    tag_id: str
+    case_no: str
+    reporter: str | None
+    reported_at: str | None
+    note: str
+    status: str
+    changed_at: str | None
+
+
 def watch_entry_json(w: WatchEntryLike) -> dict[str, Any]:
-    """A stored watchlist entry as the API and the CLI show it."""
-    return {"tag_id": w.tag_id, "case_no": w.case_no, "reporter": w.reporter,
-            "reported_at": opt_time(w.reported_at), "note": w.note, "status": w.status,
-            "changed_at": opt_time(w.changed_at)}
+    """:class:`WatchEntryRecord` of a stored entry, as JSON."""
+    return asdict(WatchEntryRecord(w.tag_id, w.case_no, w.reporter, opt_time(w.reported_at),
+                                   w.note, w.status, opt_time(w.changed_at)))

@@ -18,7 +18,7 @@ from api.settings import ApiSettings
 from pak.errors import ConfigError
 from pak.timefmt import parse_time
 from pak.types import Sighting, SightingId
-from pak.wire.alert import alert_json
+from pak.wire.alert import alert_json, reader_record_json
 from pak.wire.common import TIME_RE
 from tests.support.wire_schema import validate
 from tracker.storage import open_storage
@@ -231,3 +231,12 @@ def test_pass_windows_are_wire_times(client: TestClient) -> None:
     body = r.json()
     assert (body["since"], body["until"]) == ("2026-11-28T05:00:00.000Z",
                                               "2026-11-28T08:00:00.000Z")
+
+
+def test_response_models_are_the_wire_records(client: TestClient, storage: Storage) -> None:
+    """The API documents and returns the wire package's records (one definition)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    ok = paths["/api/readers/{reader_id}"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/ReaderRecord")
+    assert client.get("/api/readers/rd-a").json() == reader_record_json(
+        storage.get_reader("rd-a"))  # type: ignore[arg-type]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import ast
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -112,3 +115,15 @@ def test_the_envelope_seam_passes_bodies_through_unsigned_today() -> None:
     assert envelope.control(body) is body
     for payload in (b'{"v":1,"kid":"k","sig":"s"}', b'{"v":1,"kid":"k","sig":"","body":"{}"}'):
         assert reason(envelope.parse_envelope, payload) == errors.BAD_ENVELOPE
+
+
+def test_the_wire_package_needs_only_the_gateway_extras() -> None:
+    """pak.wire (response models included) imports neither pydantic nor FastAPI nor the
+    centre's packages: an edge box installs pak[gateway] only."""
+    code = ("import sys, pak.wire, pak.wire.alert, pak.wire.health, pak.wire.watchlist, "
+            "pak.wire.envelope; print(sorted(m.split('.')[0] for m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    loaded = set(ast.literal_eval(out))
+    assert not loaded & {"pydantic", "fastapi", "starlette", "tracker", "ingest", "api",
+                         "gateway"}
