@@ -127,3 +127,28 @@ def test_the_wire_package_needs_only_the_gateway_extras() -> None:
     loaded = set(ast.literal_eval(out))
     assert not loaded & {"pydantic", "fastapi", "starlette", "tracker", "ingest", "api",
                          "gateway"}
+
+
+def test_health_carries_what_the_gateway_sends_byte_for_byte() -> None:
+    """The gateway's health payload today (gateway/runtime.py, every key it writes) reads
+    into Health and encodes back to the same bytes: the gateway can build a Health and call
+    encode_health without changing what the centre receives."""
+    sent = {
+        "v": 1, "gateway_id": "gw-1", "at": AT, "uptime_s": 12.5, "readers": ["rd-1"],
+        "link": {"state": "connected", "url": "socket://10.0.0.9:4001", "since": AT},
+        "clock": {"status": "suspect", "reason": "before the build date"},
+        "counters": {
+            "frames_ok": 9, "frames_bad": {"bad_crc": 1}, "garbage_bytes": 3, "reads": 40,
+            "sightings": 4, "dropped": 0, "reconnects": 1, "published": 4, "republished": 0,
+            "receipted": 4, "receipted_open": 4, "receipts": 2, "echoes": 0,
+            "sightings_open": 0, "closed_exit": 4, "closed_out_of_range": 0,
+            "closed_max_duration": 0, "closed_evicted": 0, "mqtt_reconnects": 0,
+            "mqtt_inflight": 0, "publish_messages": 8, "core_wakeups": 50,
+            "receipts_refused": 0, "spool_reservation_waits": 0},
+        "spool": {"spool_id": "s1", "depth": 0, "oldest_age_s": None, "bytes": 4096,
+                  "dropped_total": 0}}
+    payload = orjson.dumps(validate("health", sent))
+    h = health.Health.from_json(sent)
+    assert h.counters.extra["core_wakeups"] == 50 and h.clock.status == "suspect"
+    assert health.encode_health(h) == payload
+    assert health.health_json(h) == sent
