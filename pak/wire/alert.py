@@ -44,14 +44,7 @@ from pak.wire.common import (
     opt_time,
 )
 from pak.wire.envelope import control
-from pak.wire.errors import (
-    BAD_ALERT,
-    BAD_VERSION,
-    NOT_JSON,
-    NOT_OBJECT,
-    TOO_LARGE,
-    WireError,
-)
+from pak.wire.errors import BAD_ALERT, LOADING, WireError
 from pak.wire.sightings import sighting_to_json
 
 __all__ = [
@@ -76,7 +69,7 @@ __all__ = [
 ]
 
 SCHEMA: Final = "alert"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_ALERT)
+REASONS: Final = (*LOADING, BAD_ALERT)
 ALERT_KINDS: Final = ("stolen_hit", "unaccompanied", "tamper", "clone_suspect", "reader_silent",
                       "gateway_offline", "clock_skew", "low_battery")
 ALERT_STATUSES: Final = ("new", "acknowledged", "dispatched", "closed")

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from typing import Final
 
 from pak.wire.common import VERSION, dumps, load_object
-from pak.wire.errors import BAD_ENVELOPE, BAD_VERSION, NOT_JSON, NOT_OBJECT, TOO_LARGE, WireError
+from pak.wire.errors import BAD_ENVELOPE, LOADING, WireError
 
 __all__ = ["REASONS", "SCHEMA", "Envelope", "control", "encode_envelope", "parse_envelope"]
 
 SCHEMA: Final = "envelope"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_ENVELOPE)
+REASONS: Final = (*LOADING, BAD_ENVELOPE)
 MAX_ENVELOPE_PAYLOAD: Final = 1 << 21
 _KEYS: Final = frozenset({"v", "kid", "sig", "body"})
 

@@ -23,6 +23,7 @@ __all__ = [
     "BAD_WATCHLIST",
     "FUTURE_TIME",
     "GATEWAY_MISMATCH",
+    "LOADING",
     "NOT_JSON",
     "NOT_OBJECT",
     "TOO_DEEP",
@@ -48,3 +49,6 @@ BAD_HEALTH: Final = "bad_health"
 BAD_WATCHLIST: Final = "bad_watchlist"
 BAD_ALERT: Final = "bad_alert"
 TOO_DEEP: Final = "too_deep"  #: nested deeper than the message allows
+
+#: What every parser may refuse with before it reads a field (the bounded JSON loader).
+LOADING: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION)

@@ -33,10 +33,8 @@ from pak.wire.errors import (
     BAD_HEALTH,
     BAD_VERSION,
     GATEWAY_MISMATCH,
-    NOT_JSON,
-    NOT_OBJECT,
+    LOADING,
     TOO_DEEP,
-    TOO_LARGE,
     WireError,
 )
 from pak.wire.state import MAX_STATUS_PAYLOAD
@@ -58,8 +56,7 @@ __all__ = [
 ]
 
 SCHEMA: Final = "health"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_HEALTH, GATEWAY_MISMATCH,
-                  TOO_DEEP)
+REASONS: Final = (*LOADING, BAD_HEALTH, GATEWAY_MISMATCH, TOO_DEEP)
 #: Health holds objects of counters: nothing legitimate nests deeper than this.
 MAX_HEALTH_DEPTH: Final = 4
 LINK_STATES: Final = ("connected", "connecting", "backoff", "down", "listening")

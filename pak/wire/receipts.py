@@ -16,14 +16,7 @@ from typing import Any, Final
 from pak.timefmt import format_time
 from pak.wire.common import VERSION, dumps, is_int, is_valid_id, load_object
 from pak.wire.envelope import control
-from pak.wire.errors import (
-    BAD_FIELD,
-    BAD_VERSION,
-    NOT_JSON,
-    NOT_OBJECT,
-    TOO_LARGE,
-    WireError,
-)
+from pak.wire.errors import BAD_FIELD, BAD_VERSION, LOADING, WireError
 
 __all__ = [
     "MAX_RANGES",
@@ -36,7 +29,7 @@ __all__ = [
 ]
 
 SCHEMA: Final = "receipts"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_FIELD)
+REASONS: Final = (*LOADING, BAD_FIELD)
 #: The contract's limit on ranges per list; more ranges -> more messages.
 MAX_RANGES: Final = 10000
 MAX_RECEIPT_PAYLOAD: Final = 1 << 20

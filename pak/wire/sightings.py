@@ -24,9 +24,7 @@ from pak.wire.errors import (
     BAD_VERSION,
     FUTURE_TIME,
     GATEWAY_MISMATCH,
-    NOT_JSON,
-    NOT_OBJECT,
-    TOO_LARGE,
+    LOADING,
     WireError,
 )
 
@@ -42,8 +40,8 @@ __all__ = [
 ]
 
 SCHEMA: Final = "sightings"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_ENVELOPE, BAD_FIELD,
-                  GATEWAY_MISMATCH, BAD_SIGHTING, BAD_TIME, FUTURE_TIME)
+REASONS: Final = (*LOADING, BAD_ENVELOPE, BAD_FIELD, GATEWAY_MISMATCH, BAD_SIGHTING, BAD_TIME,
+                  FUTURE_TIME)
 #: Largest sightings payload the centre accepts (a full batch of 1000 is ~400 kB).
 MAX_PAYLOAD: Final = 1_048_576
 MAX_SIGHTINGS_PER_MESSAGE: Final = 1000

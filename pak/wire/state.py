@@ -14,15 +14,7 @@ from typing import Any, Final
 
 from pak.timefmt import format_time
 from pak.wire.common import VERSION, dumps, lenient_time, load_object, same_gateway
-from pak.wire.errors import (
-    BAD_STATE,
-    BAD_VERSION,
-    GATEWAY_MISMATCH,
-    NOT_JSON,
-    NOT_OBJECT,
-    TOO_LARGE,
-    WireError,
-)
+from pak.wire.errors import BAD_STATE, GATEWAY_MISMATCH, LOADING, WireError
 
 __all__ = [
     "MAX_STATUS_PAYLOAD",
@@ -35,7 +27,7 @@ __all__ = [
 ]
 
 SCHEMA: Final = "state"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_STATE, GATEWAY_MISMATCH)
+REASONS: Final = (*LOADING, BAD_STATE, GATEWAY_MISMATCH)
 #: A health or state payload is a few hundred bytes; anything near this is not one.
 MAX_STATUS_PAYLOAD: Final = 65_536
 STATES: Final = frozenset({"online", "offline"})

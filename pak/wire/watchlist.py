@@ -27,15 +27,7 @@ from pak.wire.common import (
     opt_time,
 )
 from pak.wire.envelope import control
-from pak.wire.errors import (
-    BAD_VERSION,
-    BAD_WATCHLIST,
-    NOT_JSON,
-    NOT_OBJECT,
-    TOO_DEEP,
-    TOO_LARGE,
-    WireError,
-)
+from pak.wire.errors import BAD_WATCHLIST, LOADING, TOO_DEEP, WireError
 
 __all__ = [
     "OPS",
@@ -48,7 +40,7 @@ __all__ = [
 ]
 
 SCHEMA: Final = "watchlist"
-REASONS: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION, BAD_WATCHLIST, TOO_DEEP)
+REASONS: Final = (*LOADING, BAD_WATCHLIST, TOO_DEEP)
 OPS: Final = frozenset({"add", "remove"})
 MAX_WATCHLIST_PAYLOAD: Final = 65_536
 
