@@ -19,7 +19,7 @@ from api.routers import alerts, readers, system, tags, watchlist
 from api.settings import ApiSettings
 from pak.logs import event
 from pak.mqtt import CENTRE_BACKOFF, make_client
-from pak.wire import Topics
+from pak.wire.topics import Topics
 from tracker.storage import open_storage
 from tracker.storage.base import Storage, StorageUnavailable
 

@@ -51,7 +51,8 @@ import orjson
 from pak.errors import PakError
 from pak.logs import event
 from pak.types import Sighting
-from pak.wire import Receipt, sighting_to_json
+from pak.wire.receipts import Receipt
+from pak.wire.sightings import sighting_to_json
 
 __all__ = ["Spool", "SpoolError", "SpoolRow", "SpoolStats", "new_spool_id"]
 

@@ -27,7 +27,8 @@ from datetime import datetime
 from typing import Final
 
 from pak.types import Sighting
-from pak.wire import Topics, compact_ranges, encode_receipts
+from pak.wire.receipts import compact_ranges, encode_receipts
+from pak.wire.topics import Topics
 
 __all__ = ["MAX_RANGES", "PendingReceipts", "receipts_for"]
 

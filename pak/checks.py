@@ -8,7 +8,7 @@ from pathlib import Path
 
 from pak.broker_url import BrokerUrl
 from pak.errors import ConfigError
-from pak.wire import is_valid_id
+from pak.wire.common import is_valid_id
 
 __all__ = ["at_least", "between", "broker_url", "existing_file", "log_format", "log_level",
            "mqtt_protocol", "one_of", "topic_root", "valid_id"]

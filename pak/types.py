@@ -126,7 +126,7 @@ class Sighting:
     """One presence of one tag at one reader, from its first read to its last.
 
     ``gateway_id`` and ``spool_id`` travel in the message envelope on the wire; every other
-    field is one key of the sighting object (pak/schemas/sightings.json).
+    field is one key of the sighting object (pak/wire/schemas/sightings.json).
     """
 
     gateway_id: str

@@ -13,7 +13,7 @@ must cost one dict lookup. The cache is
 A reload reads storage while announcements keep arriving; changes applied while the read is in
 flight are applied again on top of what it returns, so the reload never undoes a newer one.
 
-Announcement payload (pak/schemas/watchlist.json)::
+Announcement payload (codec: pak.wire.watchlist; schema: pak/wire/schemas/watchlist.json)::
 
     {"v": 1, "op": "add" | "remove", "tag_id": "E200...", "at": "2026-11-28T06:15:02.125Z",
      "case": "HZ-2026-0415", "reporter": "...", "note": "...",
@@ -33,15 +33,13 @@ from typing import Any, Final
 
 from pak.errors import PakError
 from pak.logs import event
-from pak.timefmt import format_time, parse_time, utcnow
-from pak.wire import dumps
+from pak.timefmt import parse_time, utcnow
 from tracker.storage.base import Storage, StorageError
 from tracker.storage.records import WatchEntry
 
 __all__ = [
     "WatchlistCache",
     "WatchlistError",
-    "encode_watchlist_change",
     "normalise_tag",
 ]
 
@@ -61,20 +59,6 @@ def normalise_tag(text: str) -> str:
     if not 2 <= len(tag) <= 64 or not set(tag) <= _HEX:
         raise WatchlistError(f"not a tag id (2-64 hex digits): {text!r}")
     return tag
-
-
-def encode_watchlist_change(op: str, tag_id: str, at: datetime, *, case: str | None = None,
-                            reporter: str | None = None, note: str | None = None,
-                            reason: str | None = None) -> bytes:
-    """The payload announced on ``{root}/watchlist`` for one change."""
-    if op not in ("add", "remove"):
-        raise ValueError(f"op must be add or remove, not {op!r}")
-    body: dict[str, Any] = {"v": 1, "op": op, "tag_id": tag_id, "at": format_time(at)}
-    for key, value in (("case", case), ("reporter", reporter), ("note", note),
-                       ("reason", reason)):
-        if value is not None:
-            body[key] = value
-    return dumps(body)
 
 
 @dataclass(frozen=True, slots=True)

@@ -32,7 +32,8 @@ from pak.broker_url import Brokers
 from pak.errors import ConfigError
 from pak.settings import add_broker_flags, broker_from_flags
 from pak.timefmt import format_time, utcnow
-from pak.wire import DEFAULT_ROOT, Topics
+from pak.wire.topics import DEFAULT_ROOT, Topics
+from pak.wire.watchlist import watch_entry_json
 from tracker.usecases.audit import record_audit
 from tracker.usecases.watchlist import Announce, report_stolen, watchlist_announcer, withdraw
 from tracker.watchlist import WatchlistError, normalise_tag
@@ -150,12 +151,6 @@ class _Announcer:
             self._client.loop_stop()
 
 
-def _entry_json(e: Any) -> dict[str, Any]:
-    return {"tag_id": e.tag_id, "case": e.case_no, "reporter": e.reporter,
-            "reported_at": format_time(e.reported_at), "note": e.note, "status": e.status,
-            "changed_at": format_time(e.changed_at)}
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(list(sys.argv[1:] if argv is None else argv))
     url = args.db or os.environ.get("PAK_DB_URL")
@@ -179,7 +174,7 @@ def _run(args: argparse.Namespace, url: str) -> int:
             record_audit(storage, action="watchlist_list", reason="pak watchlist list",
                          params={"all": args.all}, at=now)
             if args.json:
-                print(json.dumps([_entry_json(e) for e in entries], indent=2))
+                print(json.dumps([watch_entry_json(e) for e in entries], indent=2))
             else:
                 for e in entries:
                     print(f"{e.tag_id:<26} {e.case_no:<16} {e.status:<10} "

@@ -12,7 +12,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, StorageDep
-from api.serialize import alert_json
+from api.serialize import alert_json, alert_message
 from tracker.alerts.lifecycle import AlertTransitionError
 from tracker.storage.base import NotFound
 from tracker.usecases.alerts import move_alert
@@ -76,6 +76,5 @@ def change_status(alert_id: str, change: StatusChange, request: Request, storage
         raise HTTPException(404, f"unknown alert {alert_id!r}") from None
     except AlertTransitionError as e:
         raise HTTPException(409, str(e)) from None
-    out = alert_json(updated)
-    request.app.state.alert_hub.publish_local(out)
-    return out
+    request.app.state.alert_hub.publish_local(alert_message(updated))
+    return alert_json(updated)

@@ -8,6 +8,8 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import AuditDep, PrincipalDep, StorageDep, WindowDep
 from api.serialize import reader_json, sighting_json
+from pak.timefmt import format_time
+from pak.wire.alert import ReaderRecord
 from tracker.trails.queries import passed_here, readers_for
 
 router = APIRouter(prefix="/api", tags=["readers"])
@@ -15,12 +17,12 @@ router = APIRouter(prefix="/api", tags=["readers"])
 MAX_ROWS = 10_000
 
 
-@router.get("/readers")
+@router.get("/readers", response_model=list[ReaderRecord])
 def list_readers(storage: StorageDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     return [reader_json(r) for r in storage.readers()]
 
 
-@router.get("/readers/{reader_id}")
+@router.get("/readers/{reader_id}", response_model=ReaderRecord)
 def get_reader(reader_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     r = storage.get_reader(reader_id)
     if r is None:
@@ -37,8 +39,8 @@ def _passes(storage: StorageDep, reader_ids: list[str], window: WindowDep,
     audit("passed_here", reader_ids=reader_ids, since=window.since, until=window.until)
     rows = passed_here(storage, reader_ids=reader_ids, since=window.since, until=window.until,
                        limit=limit + 1)
-    return {"reader_ids": reader_ids, "since": window.since.isoformat(),
-            "until": window.until.isoformat(), "truncated": len(rows) > limit,
+    return {"reader_ids": reader_ids, "since": format_time(window.since),
+            "until": format_time(window.until), "truncated": len(rows) > limit,
             "passes": [sighting_json(s, readers.get(s.reader_id)) for s in rows[:limit]]}
 
 

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import AuditDep, SettingsDep, StorageDep, WindowDep
+from pak.timefmt import format_time
 from tracker.trails.queries import readers_for, seen_together, trail
 from tracker.trails.trail import trail_geojson, trail_json
 
@@ -51,6 +52,6 @@ def companions(tag_id: TagPath, storage: StorageDep, window: WindowDep, audit: A
     out = seen_together(storage, tag_id=tag, since=window.since, until=window.until,
                         within_s=within_s, min_times=min_times)
     return [{"tag_id": c.tag_id, "times": c.times, "readers": list(c.readers),
-             "occasions": [{"reader_id": o.reader_id, "tag_at": o.tag_at.isoformat(),
-                            "other_at": o.other_at.isoformat(), "delta_s": o.delta_s}
+             "occasions": [{"reader_id": o.reader_id, "tag_at": format_time(o.tag_at),
+                            "other_at": format_time(o.other_at), "delta_s": o.delta_s}
                            for o in c.occasions]} for c in out]

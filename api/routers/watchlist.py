@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from api.deps import PrincipalDep, StorageDep
 from api.serialize import watch_json
+from pak.wire.watchlist import WatchEntryRecord
 from tracker.usecases.watchlist import Announce, report_stolen, withdraw
 
 router = APIRouter(prefix="/api/watchlist", tags=["watchlist"])
@@ -22,7 +23,7 @@ class Report(BaseModel):
     note: str = Field("", max_length=2000)
 
 
-@router.get("")
+@router.get("", response_model=list[WatchEntryRecord])
 def list_watchlist(storage: StorageDep, _who: PrincipalDep,
                    status: Literal["active", "recovered", "withdrawn", "all"] = "active"
                    ) -> list[dict[str, Any]]:
@@ -34,7 +35,7 @@ def _announcer(request: Request) -> Announce | None:
     return announce
 
 
-@router.post("", status_code=201)
+@router.post("", status_code=201, response_model=WatchEntryRecord)
 def report(body: Report, request: Request, storage: StorageDep,
            who: PrincipalDep) -> dict[str, Any]:
     if not who.may("officer"):

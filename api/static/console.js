@@ -154,12 +154,12 @@ function renderAlert(a) {
   li.replaceChildren(
     `${a.kind.replace("_", " ")} · ${a.tag_id || a.gateway_id || ""}${veh}`,
     el("div", {class: "meta"}, `${where} · ${fmt(a.at)} · ${a.status}` +
-      (d.direction ? ` · heading ${d.direction.towards}` : "") +
-      (d.predicted?.length ? ` · next: ${d.predicted.map((p) => p.reader_id).join(", ")}` : "")));
+      (d.seen?.direction ? ` · heading ${d.seen.direction.towards}` : "") +
+      (d.predicted_next?.length ? ` · next: ${d.predicted_next.map((p) => p.reader_id).join(", ")}` : "")));
   li.onclick = async () => {
     if (!a.tag_id) return;
     $("trail-tag").value = a.tag_id;
-    try { await showTrail(a.tag_id, 6, `alert ${a.alert_id}`, d.predicted || []); }
+    try { await showTrail(a.tag_id, 6, `alert ${a.alert_id}`, d.predicted_next || []); }
     catch (e) { $("map-note").textContent = e.message; }
   };
 }

@@ -4,9 +4,11 @@ test_api_live.py."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -14,11 +16,15 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.settings import ApiSettings
 from pak.errors import ConfigError
-from pak.timefmt import format_time, utcnow
+from pak.timefmt import format_time, parse_time, utcnow
 from pak.types import Sighting, SightingId
+from pak.wire.alert import alert_json, reader_record_json
+from pak.wire.common import TIME_RE
+from tests.support.wire_schema import validate
 from tracker.storage import open_storage
 from tracker.storage.base import Alert, Storage
 from tracker.storage.records import Reader, Vehicle
+from tracker.watchlist_cli import main as watchlist_main
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
 OFFICER = "officer-token-0123456789"
@@ -178,3 +184,64 @@ def test_stats_and_console(client: TestClient) -> None:
     assert page.status_code == 200 and "pak" in page.text
     assert client.get("/static/console.js").status_code == 200
     assert client.get("/healthz").json()["alert_feed"] == "off"
+
+
+# --- one shape per thing: what the API, the feed and the CLI write agree -----------------------
+
+def test_status_change_feeds_the_alert_message(client: TestClient,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    """The live feed carries the MQTT alert message whoever changed the alert (it sent the
+    API's resource shape after a status change)."""
+    fed: list[dict[str, Any]] = []
+    monkeypatch.setattr(client.app.state.alert_hub, "publish_local", fed.append)  # type: ignore[attr-defined]
+    (a,) = client.get("/api/alerts").json()
+    r = client.post(f"/api/alerts/{a['alert_id']}/status", json={"status": "acknowledged"})
+    assert r.status_code == 200
+    (msg,) = fed
+    mqtt_shape = alert_json(Alert("x", "stolen_hit", T0, sighting=SightingId("g", "s", 1)), 1)
+    assert sorted(msg) == sorted(mqtt_shape)
+    validate("alert", msg)
+    assert msg["status"] == "acknowledged"
+    assert msg["sighting"] == {"gateway_id": "gw-1", "spool_id": "sp1", "seq": 2}
+    assert msg["rev"] > a["rev"]  # a newer revision of the same alert
+
+
+def test_companion_times_are_wire_times(client: TestClient) -> None:
+    """Every route writes times as the wire does (companions wrote isoformat())."""
+    r = client.get(f"/api/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
+    assert r.status_code == 200
+    (c,) = r.json()
+    for o in c["occasions"]:
+        for key in ("tag_at", "other_at"):
+            assert TIME_RE.match(o[key]), o[key]
+            assert parse_time(o[key]) >= T0
+
+
+def test_cli_lists_the_watchlist_as_the_api_does(client: TestClient, tmp_path: Path,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    """``pak watchlist list --json`` and ``GET /api/watchlist`` write one entry shape (the
+    CLI wrote ``case`` where the API writes ``case_no``)."""
+    assert client.post("/api/watchlist", json={"tag_id": "AABBCCDD", "case_no": "C-9",
+                                               "note": "red"}).status_code == 201
+    capsys.readouterr()
+    assert watchlist_main(["list", "--db", f"sqlite:///{tmp_path / 'api.sqlite3'}",
+                           "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == client.get("/api/watchlist").json()
+
+
+def test_pass_windows_are_wire_times(client: TestClient) -> None:
+    """The passes' window is written as the wire writes times (it was isoformat())."""
+    r = client.get("/api/readers/rd-a/passes", params={**WINDOW, "reason": "burglary"})
+    assert r.status_code == 200
+    body = r.json()
+    assert (body["since"], body["until"]) == ("2026-11-28T05:00:00.000Z",
+                                              "2026-11-28T08:00:00.000Z")
+
+
+def test_response_models_are_the_wire_records(client: TestClient, storage: Storage) -> None:
+    """The API documents and returns the wire package's records (one definition)."""
+    paths = client.get("/openapi.json").json()["paths"]
+    ok = paths["/api/readers/{reader_id}"]["get"]["responses"]["200"]
+    assert ok["content"]["application/json"]["schema"]["$ref"].endswith("/ReaderRecord")
+    assert client.get("/api/readers/rd-a").json() == reader_record_json(
+        storage.get_reader("rd-a"))  # type: ignore[arg-type]

@@ -12,7 +12,7 @@ import paho.mqtt.client as mqtt
 from firmware_sim.city import City
 from firmware_sim.city_publisher import CityPublisher
 from pak.timefmt import utcnow
-from pak.wire import parse_sightings
+from pak.wire.sightings import parse_sightings
 from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 

@@ -25,7 +25,8 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from pak.timefmt import utcnow
-from pak.wire import Topics, compact_ranges, encode_receipts
+from pak.wire.receipts import compact_ranges, encode_receipts
+from pak.wire.topics import Topics
 from tests.support.wire_schema import validate
 
 PAK = [sys.executable, "-m", "pak.cli"]

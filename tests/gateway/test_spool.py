@@ -18,7 +18,7 @@ import pytest
 
 from gateway.spool import DB_NAME, RESERVATION_NAME, Spool
 from pak.types import Sighting
-from pak.wire import Receipt
+from pak.wire.receipts import Receipt
 from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 

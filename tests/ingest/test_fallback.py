@@ -16,7 +16,8 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 
 from ingest.pipeline import Ingest, IngestOptions
-from pak.wire import Topics, parse_receipts
+from pak.wire.receipts import parse_receipts
+from pak.wire.topics import Topics
 from tests import services
 from tests.support.memstore import MemoryStorage
 from tests.support.streams import expected_rows, stream

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import pytest
 
 from ingest.pipeline import Ingest, IngestOptions
-from pak.wire import Topics
+from pak.wire.topics import Topics
 from tests import services
 from tests.ingest.test_messages import HOSTILE
 from tests.support.memstore import MemoryStorage

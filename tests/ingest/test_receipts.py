@@ -11,7 +11,8 @@ from hypothesis import strategies as st
 
 from ingest.receipts import MAX_RANGES, PendingReceipts, receipts_for
 from pak.types import Sighting
-from pak.wire import Topics, parse_receipts
+from pak.wire.receipts import parse_receipts
+from pak.wire.topics import Topics
 from tests.support.wire_schema import validate
 
 AT = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)

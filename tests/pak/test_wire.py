@@ -15,15 +15,10 @@ from hypothesis import strategies as st
 from pak.errors import WireError
 from pak.timefmt import format_time, parse_time
 from pak.types import Sighting, merge_sightings
-from pak.wire import (
-    Topics,
-    compact_ranges,
-    encode_receipts,
-    encode_sightings,
-    encode_state,
-    parse_receipts,
-    parse_sightings,
-)
+from pak.wire.receipts import compact_ranges, encode_receipts, parse_receipts
+from pak.wire.sightings import encode_sightings, parse_sightings
+from pak.wire.state import encode_state
+from pak.wire.topics import Topics
 from tests.support.wire_schema import validate
 
 T0 = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)

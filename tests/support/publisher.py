@@ -19,7 +19,9 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pak.broker_url import BrokerUrl
 from pak.errors import WireError
 from pak.types import Sighting
-from pak.wire import Receipt, Topics, encode_sightings, parse_receipts
+from pak.wire.receipts import Receipt, parse_receipts
+from pak.wire.sightings import encode_sightings
+from pak.wire.topics import Topics
 from tests.support.streams import Message
 from tests.support.wait import eventually
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from pak.types import Sighting, SightingId, merge_sightings
-from pak.wire import encode_sightings
+from pak.wire.sightings import encode_sightings
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Validate payloads against the wire contract's JSON Schemas (pak/schemas), as both sides'
+"""Validate payloads against the wire contract's JSON Schemas (pak/wire/schemas), as both sides'
 tests do: the schemas are the contract, the hand-written parser only mirrors them."""
 
 from __future__ import annotations
@@ -10,9 +10,8 @@ import jsonschema
 import orjson
 from referencing import Registry, Resource
 
-from pak.wire import load_schema
-
-NAMES = ("common", "sightings", "state", "health", "receipts", "alert", "watchlist")
+from pak.wire.common import SCHEMA_NAMES as NAMES
+from pak.wire.common import load_schema
 
 
 @functools.cache

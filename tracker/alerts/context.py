@@ -19,6 +19,7 @@ from typing import Any
 from pak.logs import event
 from pak.timefmt import format_time
 from pak.types import Sighting
+from pak.wire.alert import reader_json, seen_json
 from tracker.storage.base import Storage, StorageError
 from tracker.storage.records import Reader, Vehicle, WatchEntry
 from tracker.trails.movement import MovementModel
@@ -71,13 +72,6 @@ class Registry:
         return self.readers.get(reader_id)
 
 
-def reader_json(reader_id: str, reader: Reader | None) -> dict[str, Any]:
-    if reader is None:
-        return {"reader_id": reader_id, "name": None, "latitude": None, "longitude": None}
-    return {"reader_id": reader_id, "name": reader.name, "latitude": reader.latitude,
-            "longitude": reader.longitude}
-
-
 def vehicle_json(v: Vehicle | None) -> dict[str, Any] | None:
     if v is None:
         return None
@@ -89,11 +83,9 @@ def _bearings(reader: Reader | None) -> dict[int, float] | None:
 
 
 def sighting_json(s: Sighting, reader: Reader | None) -> dict[str, Any]:
-    """Where and when a tag was, and which way it went (when its antennas tell)."""
-    return {"state": s.state, "first_seen": format_time(s.first_seen),
-            "last_seen": format_time(s.last_seen), "antennas": list(s.antennas),
-            "reads": s.reads, "rssi_max_dbm": s.rssi_max_dbm,
-            "direction": direction_of_travel(s.antennas, _bearings(reader))}
+    """An alert's ``seen`` (shape: :func:`pak.wire.alert.seen_json`), with the direction
+    of travel the reader's antenna bearings tell."""
+    return seen_json(s, direction_of_travel(s.antennas, _bearings(reader)))
 
 
 def _previous_reader(s: Sighting, earlier: Sequence[Sighting], trip_gap: timedelta) -> str | None:

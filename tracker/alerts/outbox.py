@@ -35,8 +35,8 @@ from typing import Any
 from pak.logs import event
 from pak.timefmt import format_time
 from pak.types import Sighting, SightingId
-from pak.wire import Topics
-from tracker.alert_wire import encode_alert
+from pak.wire.alert import AlertRevisions, encode_alert
+from pak.wire.topics import Topics
 from tracker.alerts.ids import sighting_alert_id
 from tracker.alerts.lifecycle import OPEN_STATUSES
 from tracker.storage.base import Alert, AlertStore, StorageError
@@ -85,6 +85,7 @@ class Outbox:
         self._publish = publish
         self.topics = topics
         self.clock = clock
+        self._revs = AlertRevisions(clock=clock)  # the rev of each alert id's next update
         self._lock = threading.Lock()  # guards the retry buffer (hot path and timer)
         # alert memory of this instance: (kind, subject) -> (alert id, first at, monotonic)
         self._open: dict[tuple[str, str], tuple[str, datetime, float]] = {}
@@ -152,7 +153,8 @@ class Outbox:
     def send(self, alert: Alert) -> None:
         """Publish one alert (QoS 1); a broker that is away is logged, never raised."""
         try:
-            self._publish(self.topics.alerts(alert.kind), encode_alert(alert), 1)
+            self._publish(self.topics.alerts(alert.kind),
+                          encode_alert(alert, self._revs.next(alert.alert_id)), 1)
         except Exception as e:  # the broker being away must not lose the stored alert
             event(log, logging.WARNING, "alert_publish_failed", alert_id=alert.alert_id,
                   error=repr(e)[:200])

@@ -17,10 +17,10 @@ from typing import Protocol
 
 from pak.timefmt import utcnow
 from pak.wire import Topics
+from pak.wire.watchlist import encode_watchlist_change
 from tracker.storage.base import AuditStore, WatchlistStore
 from tracker.storage.records import WatchEntry
 from tracker.usecases.audit import record_audit
-from tracker.watchlist import encode_watchlist_change
 
 __all__ = ["Announce", "WatchlistPort", "report_stolen", "watchlist_announcer", "withdraw"]
 

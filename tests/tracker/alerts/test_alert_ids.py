@@ -10,8 +10,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from pak.types import SightingId
+from pak.wire.alert import alert_json, encode_alert
 from tests.support.wire_schema import validate
-from tracker.alert_wire import alert_json, encode_alert
 from tracker.alerts.ids import (
     ALERT_KINDS,
     MAX_ALERT_ID,
@@ -81,9 +81,9 @@ def test_payload_follows_the_schema(kind: str, sid: SightingId, at: datetime,
     alert = Alert(alert_id=sighting_alert_id(kind, sid), kind=kind, at=at, status=status,
                   tag_id="E20034120000", reader_id="R-1", gateway_id=sid.gateway_id,
                   sighting=sid, detail={"case": "HZ-1"})
-    obj = validate("alert", encode_alert(alert))
+    obj = validate("alert", encode_alert(alert, 1))
     assert obj["sighting"] == {"gateway_id": sid.gateway_id, "spool_id": sid.spool_id,
                                "seq": sid.seq}
     no_cause = Alert(alert_id=subject_alert_id("gateway_offline", sid.gateway_id, at),
                      kind="gateway_offline", at=at, gateway_id=sid.gateway_id)
-    assert validate("alert", alert_json(no_cause))["sighting"] is None
+    assert validate("alert", alert_json(no_cause, 1))["sighting"] is None

@@ -22,7 +22,8 @@ import pytest
 
 from pak.timefmt import utcnow
 from pak.types import Sighting
-from pak.wire import Topics, encode_sightings
+from pak.wire.sightings import encode_sightings
+from pak.wire.topics import Topics
 from tests import services
 from tests.support.procs import tracker
 from tests.support.wait import eventually
@@ -133,7 +134,7 @@ def test_gateway_will_becomes_gateway_offline(tmp_path: Path, mqtt_url: str,
                                               topic_root: str) -> None:
     """The will a gateway leaves with the broker reaches the tracker's storage through ingest,
     and the engine's timer turns it into one gateway_offline alert after the grace period."""
-    from pak.wire import encode_state
+    from pak.wire.state import encode_state
 
     db = prepare_db(tmp_path / "pak.db", watched=False)
     topics = Topics(topic_root)

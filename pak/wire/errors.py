@@ -1,0 +1,54 @@
+"""Reason codes of the wire contract: why a payload was refused (a dead letter's ``reason``).
+
+Every refusal by a parser in :mod:`pak.wire` is a :class:`~pak.errors.WireError` whose
+``reason`` is one of the codes below; each codec module lists the subset it raises in its
+``REASONS``. Codes are stable (operators filter dead letters on them): add, never rename.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+from pak.errors import WireError
+
+__all__ = [
+    "BAD_ALERT",
+    "BAD_ENVELOPE",
+    "BAD_FIELD",
+    "BAD_HEALTH",
+    "BAD_SIGHTING",
+    "BAD_STATE",
+    "BAD_TIME",
+    "BAD_VERSION",
+    "BAD_WATCHLIST",
+    "FUTURE_TIME",
+    "GATEWAY_MISMATCH",
+    "LOADING",
+    "NOT_JSON",
+    "NOT_OBJECT",
+    "TOO_DEEP",
+    "TOO_LARGE",
+    "WireError",
+]
+
+# Every message
+TOO_LARGE: Final = "too_large"  #: the payload is larger than the message's limit
+NOT_JSON: Final = "not_json"  #: not JSON (or nested deeper than 1024 levels)
+NOT_OBJECT: Final = "not_object"  #: JSON, but not an object
+BAD_VERSION: Final = "bad_version"  #: ``v`` is not 1
+GATEWAY_MISMATCH: Final = "gateway_mismatch"  #: the payload's gateway id is not its topic's
+# Sightings, receipts
+BAD_ENVELOPE: Final = "bad_envelope"  #: missing or unexpected top-level keys
+BAD_FIELD: Final = "bad_field"  #: a field's type or range breaks the schema
+BAD_SIGHTING: Final = "bad_sighting"  #: a sighting that is not an object with the right keys
+BAD_TIME: Final = "bad_time"  #: a time not written ``YYYY-MM-DDTHH:MM:SS.mmmZ``
+FUTURE_TIME: Final = "future_time"  #: a time further in the future than the tolerance
+# State, health, watchlist
+BAD_STATE: Final = "bad_state"
+BAD_HEALTH: Final = "bad_health"
+BAD_WATCHLIST: Final = "bad_watchlist"
+BAD_ALERT: Final = "bad_alert"
+TOO_DEEP: Final = "too_deep"  #: nested deeper than the message allows
+
+#: What every parser may refuse with before it reads a field (the bounded JSON loader).
+LOADING: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION)
