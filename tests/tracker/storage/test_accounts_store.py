@@ -65,7 +65,7 @@ def test_keys_are_found_by_hash_until_revoked(accounts: AccountStore) -> None:
     assert accounts.key_by_hash("b" * 64) is None
     accounts.set_disabled("feed", False)
     assert accounts.revoke_keys("feed", at=NOW) == 1
-    assert [k.revoked_at is not None for k in accounts.keys("feed")] == [True, True]
+    assert [k.revoked_at is not None for k in accounts.api_keys("feed")] == [True, True]
 
 
 def test_sessions_end_on_expiry_disable_and_role_change(accounts: AccountStore) -> None:
