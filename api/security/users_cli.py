@@ -215,7 +215,7 @@ def _list(acc: AccountStore, *, as_json: bool) -> None:
     for k in acc.api_keys():
         keys.setdefault(k.owner, []).append(k)
     for u in acc.users():
-        row = {"name": u.name, "role": u.role, "disabled": u.disabled,
+        row: dict[str, Any] = {"name": u.name, "role": u.role, "disabled": u.disabled,
                "password": u.password_hash is not None, "created_at": u.created_at.isoformat(),
                "keys": [{"id": k.key_id, "scopes": list(k.scopes),
                          "revoked": k.revoked_at is not None} for k in keys.get(u.name, [])]}
@@ -228,7 +228,8 @@ def _list(acc: AccountStore, *, as_json: bool) -> None:
               f"{'password' if row['password'] else '-':<8} keys: {' '.join(live) or '-'}")
 
 
-def _import_tokens(acc: AccountStore, entries: list[tuple[str, str, str]], now: datetime) -> int:
+def _import_tokens(acc: AccountStore, entries: list[tuple[str, str, str]],
+                   now: datetime) -> int:
     from api.security.credentials import secret_hash
 
     added = kept = 0

@@ -110,7 +110,7 @@ class AccountStore(ABC):
         """The unrevoked key with this hash whose owner is enabled (one index probe)."""
 
     @abstractmethod
-    def keys(self, owner: str | None = None) -> list[ApiKey]:
+    def api_keys(self, owner: str | None = None) -> list[ApiKey]:
         """Keys (revoked ones too) of one owner or of everyone."""
 
     @abstractmethod

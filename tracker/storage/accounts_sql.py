@@ -129,7 +129,7 @@ class SqlAccountStore(AccountStore):
                           (key_hash,))
         return self._key(rows[0]) if rows else None
 
-    def keys(self, owner: str | None = None) -> list[ApiKey]:
+    def api_keys(self, owner: str | None = None) -> list[ApiKey]:
         where, params = ("WHERE k.owner = ? ", [owner]) if owner is not None else ("", [])
         return [self._key(r) for r in self._rows(
             f"SELECT {_KEY_COLS} FROM api_keys k JOIN users u ON u.name = k.owner {where}"
