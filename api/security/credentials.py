@@ -52,13 +52,14 @@ class Passwords:
         self._hasher = PasswordHasher(time_cost=time_cost, memory_cost=memory_kib,
                                       parallelism=parallelism)
         self._slots = threading.BoundedSemaphore(concurrent)
+        self._count_lock = threading.Lock()
         #: argon2 computations run so far (hashes and verifications, dummy ones included)
         self.computations = 0
         self._dummy = self.hash(secrets.token_urlsafe(16))
 
     def hash(self, password: str) -> str:
         with self._slots:
-            self.computations += 1
+            self._counted()
             return self._hasher.hash(password)
 
     def verify(self, stored: str | None, password: str) -> bool:
@@ -67,12 +68,16 @@ class Passwords:
         always False."""
         target = self._dummy if stored is None else stored
         with self._slots:
-            self.computations += 1
+            self._counted()
             try:
                 ok: bool = self._hasher.verify(target, password)
             except (VerifyMismatchError, VerificationError, InvalidHashError):
                 ok = False
         return ok and stored is not None
+
+    def _counted(self) -> None:
+        with self._count_lock:
+            self.computations += 1
 
     def needs_rehash(self, stored: str) -> bool:
         """True when ``stored`` was made with other cost settings than the current ones."""
