@@ -235,7 +235,7 @@ def _import_tokens(acc: AccountStore, entries: list[tuple[str, str, str]],
     added = kept = 0
     for token, name, role in entries:
         if len(token) < 32:
-            _say(f"warning: {name!r}'s token is short ({len(token)} characters); replace it "
+            _say(f"warning: the token of {name!r} is short ({len(token)} characters); replace it "
                  "with 'pak users add-key' and revoke the old one")
         user = acc.get_user(name)
         if user is None:
