@@ -35,7 +35,7 @@ from tracker.storage.accounts import AccountStore
 from tracker.storage.accounts_sql import account_store
 
 __all__ = ["CSRF_HEADER", "Principal", "PrincipalDep", "Security", "authorize",
-           "cookie_name", "get_principal", "get_security", "install"]
+           "check_same_origin", "cookie_name", "get_principal", "get_security", "install"]
 
 log = logging.getLogger("pak.api.security")
 
@@ -106,7 +106,9 @@ def _forbidden(msg: str) -> HTTPException:
     return HTTPException(status.HTTP_403_FORBIDDEN, msg)
 
 
-def _check_cookie_request(request: Request, sec: Security, csrf_hash: str) -> None:
+def check_same_origin(request: Request) -> str | None:
+    """Refuse a browser request another site made (``Sec-Fetch-Site``, ``Origin``); the
+    Origin, if the browser sent one."""
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         raise _forbidden("拒绝跨站请求 (cross-site request refused)")
     origin = request.headers.get("origin")
@@ -114,6 +116,11 @@ def _check_cookie_request(request: Request, sec: Security, csrf_hash: str) -> No
         host = request.headers.get("host", "")
         if origin == "null" or urlsplit(origin).netloc != host:
             raise _forbidden("请求来源不符 (Origin does not match this site)")
+    return origin
+
+
+def _check_cookie_request(request: Request, csrf_hash: str) -> None:
+    origin = check_same_origin(request)
     if request.method in _UNSAFE:
         if origin is None:
             raise _forbidden("缺少请求来源 (Origin header required)")
@@ -137,7 +144,7 @@ def _identify(request: Request, sec: Security) -> Principal:
         session = sec.accounts.session_by_hash(secret_hash(token), now=sec.clock())
         if session is None:
             raise _unauthorized("会话已过期，请重新登录 (session ended: sign in again)")
-        _check_cookie_request(request, sec, session.csrf_hash)
+        _check_cookie_request(request, session.csrf_hash)
         return Principal(session.user, session.role, "session",
                          session_hash=session.token_hash)
     raise _unauthorized("请先登录 (sign in first)")

@@ -17,6 +17,7 @@ from api.security.access import (
     CSRF_HEADER,
     PrincipalDep,
     Security,
+    check_same_origin,
     get_security,
 )
 from api.security.login import SignInRefused
@@ -52,6 +53,7 @@ def client_address(request: Request) -> str:
                         429: {"description": "too many failed sign-ins; try later"}})
 def sign_in(body: Credentials, request: Request, response: Response,
             sec: SecurityDep) -> SessionInfo:
+    check_same_origin(request)  # no other site signs a browser in (login CSRF)
     try:
         opened = sec.sign_in(body.user, body.password, client=client_address(request))
     except SignInRefused as e:

@@ -93,6 +93,12 @@ def test_sign_in_sets_a_strict_http_only_cookie(client: TestClient) -> None:
     assert client.get("/api/alerts").status_code == 200  # the cookie is a credential
 
 
+def test_no_other_site_signs_a_browser_in(client: TestClient) -> None:
+    r = client.post("/api/v1/session", json={"user": "wang", "password": PASSWORD},
+                    headers={"Origin": "https://evil.example"})
+    assert r.status_code == 403 and "set-cookie" not in r.headers
+
+
 def test_secure_cookie_uses_the_host_prefix(storage: Storage, security: Security) -> None:
     security.secure_cookie = True
     app = create_app(ApiSettings(db="sqlite:///unused"), storage=storage)
