@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hmac
 import logging
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -82,12 +83,21 @@ class Security:
         return cookie_name(self.secure_cookie)
 
 
+_making = threading.Lock()
+
+
 def get_security(request: Request) -> Security:
     """The app's Security, made on first use from its storage and settings (a test may put
-    its own in ``app.state.security`` first, e.g. with a fake clock)."""
+    its own in ``app.state.security`` first, e.g. with a fake clock). Made once: two would
+    double the bound on concurrent password hashes."""
     state = request.app.state
     sec: Security | None = getattr(state, "security", None)
-    if sec is None:
+    if sec is not None:
+        return sec
+    with _making:
+        sec = getattr(state, "security", None)
+        if sec is not None:
+            return sec
         s = state.settings
         sec = Security(account_store(state.storage),
                        Passwords(time_cost=s.argon2_time_cost, memory_kib=s.argon2_memory_kib),

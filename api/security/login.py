@@ -68,6 +68,9 @@ class SignIn:
                 self.accounts.add_failure(subject, at=now, window_since=since)
             raise SignInRefused("bad_credentials")
         self.accounts.clear_failures(user_key)
+        # housekeeping on the (rare) successful sign-in: both deletes use an index
+        self.accounts.purge_sessions(now=now)
+        self.accounts.purge_failures(before=since)
         token, csrf = new_secret(), new_secret()
         session = Session(secret_hash(token), user.name, user.role, secret_hash(csrf), client,
                           now, now + self.lifetime)

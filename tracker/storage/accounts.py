@@ -147,3 +147,7 @@ class AccountStore(ABC):
 
     @abstractmethod
     def clear_failures(self, subject: str) -> None: ...
+
+    @abstractmethod
+    def purge_failures(self, *, before: datetime) -> int:
+        """Forget failure counts whose window started before ``before``; how many."""

@@ -185,3 +185,7 @@ class SqlAccountStore(AccountStore):
 
     def clear_failures(self, subject: str) -> None:
         self._write("DELETE FROM login_failures WHERE subject = ?", (subject,))
+
+    def purge_failures(self, *, before: datetime) -> int:
+        return self._write("DELETE FROM login_failures WHERE window_start < ?",
+                           (self._t(before),))

@@ -102,3 +102,7 @@ def test_failure_counter_windows(accounts: AccountStore) -> None:
                                 window_since=later - timedelta(minutes=15)) == 1
     accounts.clear_failures("user:wang")
     assert accounts.failures(["user:wang"], since=since) == {}
+    accounts.add_failure("addr:old", at=NOW, window_since=since)
+    accounts.add_failure("addr:new", at=later, window_since=since)
+    assert accounts.purge_failures(before=later) == 1
+    assert accounts.failures(["addr:old", "addr:new"], since=since) == {"addr:new": 1}
