@@ -94,13 +94,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def _db_url(arg: str | None, env: Mapping[str, str]) -> str:
-    url = arg or env.get("PAK_DB_URL")
-    if not url:
-        raise ConfigError("--db is required (or set PAK_DB_URL)")
-    return url
-
-
 def _say(text: str) -> None:
     print(f"pak users: {text}", file=sys.stderr)
 
@@ -253,6 +246,8 @@ def _import_tokens(acc: AccountStore, entries: list[tuple[str, str, str]],
 
 def main(argv: Sequence[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     import os
+
+    from tracker.db_cli import _db_url
 
     args = _parser().parse_args(argv)
     return _run(args, _db_url(args.db, os.environ if env is None else env))

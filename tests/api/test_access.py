@@ -4,8 +4,6 @@ neither. A route added without a rule fails here."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,7 +15,6 @@ from api.app import create_app
 from api.security.roles import PUBLIC, RULES, SCOPES, route_key
 from api.settings import ApiSettings
 from tests.api.accounts import api_key
-from tracker.storage import open_storage
 from tracker.storage.base import Storage
 
 PERSONS = ("officer", "analyst", "admin")
@@ -37,14 +34,6 @@ def routes(app: FastAPI) -> list[tuple[str, str]]:
         if r.methods and r.path:
             out += [(m, r.path) for m in sorted(r.methods - {"HEAD"})]
     return out
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    st = open_storage(f"sqlite:///{tmp_path / 'acl.sqlite3'}")
-    st.migrate()
-    yield st
-    st.close()
 
 
 @pytest.fixture

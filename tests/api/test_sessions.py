@@ -8,7 +8,6 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -19,7 +18,6 @@ from api.security.access import Security
 from api.security.credentials import Passwords
 from api.settings import ApiSettings
 from tests.api.accounts import FAST, api_key, fast_passwords, password_user
-from tracker.storage import open_storage
 from tracker.storage.accounts import AccountStore
 from tracker.storage.accounts_sql import account_store
 from tracker.storage.base import Storage
@@ -34,14 +32,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-@pytest.fixture
-def storage(tmp_path: Path) -> Iterator[Storage]:
-    st = open_storage(f"sqlite:///{tmp_path / 'sessions.sqlite3'}")
-    st.migrate()
-    yield st
-    st.close()
 
 
 @pytest.fixture

@@ -18,14 +18,11 @@ NOW = datetime.now(UTC).replace(microsecond=0)
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.timescale)])
 def accounts(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[AccountStore]:
-    url = (f"sqlite://{tmp_path}/acc.db" if request.param == "sqlite"
-           else request.getfixturevalue("pg_url"))
-    storage = open_storage(url)
-    storage.migrate()
-    try:
+    sqlite = request.param == "sqlite"
+    with open_storage(f"sqlite://{tmp_path}/acc.db" if sqlite
+                      else request.getfixturevalue("pg_url")) as storage:
+        storage.migrate()
         yield account_store(storage)
-    finally:
-        storage.close()
 
 
 def session(token: str, user: str, role: str, *, hours: float = 1) -> Session:
