@@ -43,8 +43,9 @@ class SessionInfo(BaseModel):
 
 
 def client_address(request: Request) -> str:
-    # Behind a reverse proxy this is the proxy's address until a trusted proxy is configured
-    # (issue 10); a forwarded header is never believed here.
+    # The server has already put X-Forwarded-For's address here when the peer is a trusted
+    # proxy (pak api --trusted-proxy); otherwise it is the connection's. No header is
+    # believed here.
     return request.client.host if request.client else ""
 
 
