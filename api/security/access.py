@@ -190,8 +190,10 @@ PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 def install(app: FastAPI) -> None:
-    """Guard every route added to ``app`` after this call and add the session routes."""
-    from api.security.sessions import router
+    """Guard every route added to ``app`` after this call and add the session and account
+    routes."""
+    from api.security import sessions, users_api
 
     app.router.dependencies.append(Depends(authorize))
-    app.include_router(router)
+    app.include_router(sessions.router)
+    app.include_router(users_api.router)

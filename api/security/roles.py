@@ -80,6 +80,7 @@ RULES: Final[dict[str, Rule]] = {
     "POST /watchlist": _WATCH_WRITE,
     "DELETE /watchlist/{tag_id}": _WATCH_WRITE,
     # operations
+    "GET /users": _rule("admin"),
     "GET /metrics": _rule("admin", scopes=("metrics:read",)),
 }
 

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.security.access import Security
-from api.security.credentials import Passwords
+from api.security.credentials import Passwords, secret_hash
 from api.settings import ApiSettings
 from tests.api.accounts import FAST, api_key, fast_passwords, password_user
 from tracker.storage.accounts import AccountStore
@@ -246,3 +246,13 @@ def test_at_most_two_hashes_at_once() -> None:
         for t in threads:
             t.join(10)
     assert p.computations == 5  # the dummy hash, then the four
+
+
+def test_admins_list_accounts_without_secrets(client: TestClient, storage: Storage) -> None:
+    key = api_key(storage, "chen", "admin")
+    r = client.get("/api/v1/users", headers={"Authorization": f"Bearer {key}"})
+    assert r.status_code == 200
+    users = {u["name"]: u for u in r.json()}
+    assert users["wang"]["role"] == "officer" and users["wang"]["password"]
+    assert users["chen"]["keys"][0]["id"] == secret_hash(key)[:12]
+    assert "argon2" not in r.text and key not in r.text
