@@ -151,10 +151,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     _run(_pak("watchlist", "add", stolen, "--db", db, "--case", STOLEN_CASE,
               "--reporter", "demo", "--note", f"{fleet[0]['colour']} {fleet[0]['kind']}, "
               f"plate {fleet[0]['plate']}"), "reporting the stolen vehicle")
-    # no default account: the demo makes its admin (a random password, printed below) and a
-    # key for its own status line that may read the statistics and nothing else
+    # no default account: the demo makes its admin and an officer for the console (random
+    # passwords, printed below) and a key for its own status line that may read the
+    # statistics and nothing else
     password = _run(_pak("users", "add", "admin", "--role", "admin", "--db", db),
                     "creating the admin account")
+    officer_password = _run(_pak("users", "add", "officer", "--role", "officer", "--db", db),
+                            "creating the officer account")
     status_key = _run(_pak("users", "add", "demo-status", "--role", "service", "--api-key",
                            "--scope", "stats:read", "--db", db), "creating the status key")
 
@@ -200,7 +203,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = f"http://127.0.0.1:{args.port}/"
     print(f"pak demo: web console at {url}  (stolen tag {stolen}, case {STOLEN_CASE})",
           flush=True)
-    print(f"pak demo: 登录 sign in as admin, password {password}  (shown once; more accounts: "
+    print(f"pak demo: 登录 sign in as officer, password {officer_password}  (alerts, trails, "
+          "watchlist)", flush=True)
+    print(f"pak demo: 登录 sign in as admin, password {password}  (accounts; more: "
           f"pak users add NAME --role officer --db {db})", flush=True)
     print("pak demo: Ctrl-C stops everything; logs in " + str(logs), flush=True)
     stop = False
