@@ -29,9 +29,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     from api.app import create_app
 
-    # client addresses come from X-Forwarded-For only when the peer is a configured proxy
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port,
-                log_level=settings.log_level, access_log=False,
-                proxy_headers=bool(settings.trusted_proxy),
-                forwarded_allow_ips=list(settings.trusted_proxy) or None)
+                log_level=settings.log_level, access_log=False)
     return 0

@@ -45,10 +45,6 @@ class ApiSettings:
     argon2_memory_kib: int = setting(DEFAULT_MEMORY_KIB, metavar="KIB",
                                      help="argon2 memory per password hash (at most two run "
                                      "at once)")
-    trusted_proxy: tuple[str, ...] = setting(
-        default_factory=tuple, repeat=True, metavar="ADDR",
-        help="address of a reverse proxy whose X-Forwarded-For is believed (repeat); none: "
-        "the client address is the connection's (sign-in throttling counts per address)")
     trip_gap_s: float = setting(1800.0, metavar="SECONDS",
                                 help="gap that splits a trail into trips")
     max_speed_kmh: float = setting(120.0, metavar="KMH",

@@ -43,8 +43,8 @@ class SessionInfo(BaseModel):
 
 
 def client_address(request: Request) -> str:
-    # The server has already put X-Forwarded-For's address here when the peer is a trusted
-    # proxy (pak api --trusted-proxy); otherwise it is the connection's. No header is
+    # The server (uvicorn) has already put X-Forwarded-For's address here when the peer is a
+    # proxy it trusts (forwarded_allow_ips); otherwise it is the connection's. No header is
     # believed here.
     return request.client.host if request.client else ""
 
