@@ -13,10 +13,10 @@ Invariants the implementations keep:
 
 from __future__ import annotations
 
-from abc import ABC, abstractmethod
+from abc import abstractmethod
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
+from typing import Final, Protocol
 
 __all__ = ["ROLES", "AccountExists", "AccountStore", "ApiKey", "Session", "UnknownAccount",
            "User"]
@@ -69,8 +69,9 @@ class Session:
     expires_at: datetime
 
 
-class AccountStore(ABC):
-    """Where accounts live. Every method is one transaction."""
+class AccountStore(Protocol):
+    """Where accounts live (a port beside the storage's ports by aggregate). Every method is
+    one transaction."""
 
     # --- users ------------------------------------------------------------------------------
 
