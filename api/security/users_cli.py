@@ -1,8 +1,8 @@
-"""``pak users``: the accounts of the API and console (issue 10).
+"""pak users: the accounts of the API and the web console.
 
 There is no default account: the first admin is made here. A command that makes a secret (a
 new user's one-time password, an API key, a reset password) prints it as the only line on
-standard output, so a script can capture it (``KEY=$(pak users add ...)``); everything else
+standard output, so a script can capture it (KEY=$(pak users add ...)); everything else
 goes to standard error. Secrets are shown once and stored only as hashes.
 """
 
