@@ -14,8 +14,8 @@ from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
 from fastapi.staticfiles import StaticFiles
 
 from api.alert_hub import AlertHub
-from api.auth import TokenBook
 from api.routers import alerts, readers, system, tags, watchlist
+from api.security.access import install as install_security
 from api.settings import ApiSettings
 from pak.logs import event
 from pak.mqtt import CENTRE_BACKOFF, make_client
@@ -60,8 +60,7 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
         if settings.mqtt:
             app.state.announcer, closer = _announcer(settings)
         await app.state.alert_hub.start()
-        event(log, logging.INFO, "api_started", db=settings.db.split("@")[-1],
-              auth="tokens" if app.state.tokens else "none (loopback)")
+        event(log, logging.INFO, "api_started", db=settings.db.split("@")[-1])
         try:
             yield
         finally:
@@ -75,12 +74,12 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
                   description="Trails, who passed here, live alerts and the watchlist. "
                   "Every query about movements needs a reason and is audited.")
     app.state.settings = settings
-    app.state.tokens = TokenBook.load(settings.tokens_file) if settings.tokens_file else None
     app.state.alert_hub = AlertHub(settings.broker() if settings.mqtt else None,
                                    settings.topic_root, backoff=CENTRE_BACKOFF,
                                    protocol=settings.mqtt_protocol)
     app.state.announcer = None
     app.state.stats_cache = {}
+    install_security(app)  # every route below is guarded by the role table
     for r in (readers.router, tags.router, alerts.router, watchlist.router, system.router):
         app.include_router(r)
 

@@ -14,15 +14,16 @@ from pak.settings import load
 __all__ = ["main"]
 
 EPILOG = """examples:
-  pak api --db sqlite:///var/lib/pak/pak.sqlite3 --no-auth
-  pak api --db postgresql://pak@db/pak --mqtt mqtt://broker:1883 --host 0.0.0.0 \\
-          --tokens-file /etc/pak/api-tokens
+  pak users add chen --role admin --db sqlite:///var/lib/pak/pak.sqlite3   # prints a password
+  pak api --db sqlite:///var/lib/pak/pak.sqlite3
+  pak api --db postgresql://pak@db/pak --mqtt mqtt://broker:1884 --host 0.0.0.0
   pak api --config /etc/pak/api.toml --https-cert /etc/pak/tls/api.crt \\
           --https-key /etc/pak/tls/api.key
 
-Tokens file: one line per user, 'TOKEN USER [ROLE]' (officer, analyst, admin).
-Clients send 'Authorization: Bearer TOKEN'. Queries about movements need ?reason=... and are
-written to the audit log with the user."""
+Accounts and roles live in the database (pak users; there is no default account). The
+console signs in with a name and password (an HttpOnly session cookie); API clients send
+'Authorization: Bearer KEY'. Queries about movements need ?reason=... and are written to
+the audit log with the user."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -7,9 +7,9 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, HTTPException, Query, Request, status
+from fastapi import Depends, HTTPException, Query, Request
 
-from api.auth import Principal, TokenBook
+from api.security.access import Principal, PrincipalDep
 from api.settings import ApiSettings
 from pak.timefmt import utcnow
 from tracker.storage.base import Storage
@@ -28,24 +28,8 @@ def get_settings(request: Request) -> ApiSettings:
     return settings
 
 
-def get_principal(request: Request) -> Principal:
-    book: TokenBook | None = request.app.state.tokens
-    if book is None:  # --no-auth, loopback only (refused otherwise by ApiSettings)
-        return Principal("local", "admin")
-    header = request.headers.get("authorization", "")
-    token = header[7:].strip() if header.lower().startswith("bearer ") else ""
-    # EventSource cannot send headers: the live feed passes its token as a query parameter
-    token = token or request.query_params.get("access_token", "")
-    who = book.lookup(token) if token else None
-    if who is None:
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, "missing or unknown API token",
-                            headers={"WWW-Authenticate": "Bearer"})
-    return who
-
-
 StorageDep = Annotated[Storage, Depends(get_storage)]
 SettingsDep = Annotated[ApiSettings, Depends(get_settings)]
-PrincipalDep = Annotated[Principal, Depends(get_principal)]
 
 
 @dataclass

@@ -1,5 +1,5 @@
-"""Settings of ``pak api`` (flags, TOML ``[api]``, ``PAK_API_*``). Refuses insecure set-ups:
-no listening beyond loopback without API tokens."""
+"""Settings of ``pak api`` (flags, TOML ``[api]``, ``PAK_API_*``). Accounts live in the
+database (``pak users``): authentication is always on."""
 
 from __future__ import annotations
 
@@ -7,6 +7,7 @@ import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.security.credentials import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
 from pak.checks import existing_file
 from pak.errors import ConfigError
 from pak.settings import BrokerSettings, setting
@@ -42,11 +43,15 @@ class ApiSettings(BrokerSettings):
     topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", help="topic root of the wire contract")
     host: str = setting("127.0.0.1", help="address to listen on")
     port: int = setting(8080, check=_check_port, help="TCP port to listen on")
-    tokens_file: Path | None = setting(
-        None, metavar="FILE",
-        help="API tokens, one per line: TOKEN USER [ROLE] (roles: officer, analyst, admin)")
-    auth: bool = setting(True, help="require API tokens; --no-auth lets every request act as "
-                         "'local' and is accepted on loopback only (trials, the demo)")
+    session_hours: float = setting(12.0, metavar="HOURS",
+                                   help="a console session ends this long after sign-in")
+    secure_cookie: bool = setting(True, help="send the session cookie over HTTPS only "
+                                  "(--no-secure-cookie: plain HTTP beyond localhost, trials)")
+    argon2_time_cost: int = setting(DEFAULT_TIME_COST, metavar="N",
+                                    help="argon2 passes per password hash")
+    argon2_memory_kib: int = setting(DEFAULT_MEMORY_KIB, metavar="KIB",
+                                     help="argon2 memory per password hash (at most two run "
+                                     "at once)")
     trip_gap_s: float = setting(1800.0, metavar="SECONDS",
                                 help="gap that splits a trail into trips")
     max_speed_kmh: float = setting(120.0, metavar="KMH",
@@ -66,13 +71,8 @@ class ApiSettings(BrokerSettings):
     def __post_init__(self) -> None:
         if self.mqtt is not None:
             self.broker()
-        if self.tokens_file is None and self.auth:
-            raise ConfigError("setting tokens_file: required (or --no-auth on loopback for "
-                              "trials): the API serves police data")
-        if not self.auth and not _is_loopback(self.host):
-            raise ConfigError(f"setting auth: --no-auth refused with host {self.host!r}; "
-                              "without tokens the API listens on loopback only")
-        if self.tokens_file is not None and not self.tokens_file.is_file():
-            raise ConfigError(f"setting tokens_file: {self.tokens_file} is not a readable file")
+        if not self.secure_cookie and not _is_loopback(self.host):
+            raise ConfigError(f"setting secure_cookie: --no-secure-cookie refused with host "
+                              f"{self.host!r}; session cookies travel over HTTPS only")
         if (self.https_cert is None) != (self.https_key is None):
             raise ConfigError("setting https_cert/https_key: give both or neither")

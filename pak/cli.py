@@ -27,6 +27,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.cli:main", "simulated readers and city traffic"),
     "decode": ("gateway.decode_cli:main", "decode a reader capture (hex or raw bytes) to JSON"),
     "db": ("tracker.db_cli:main", "database tasks: migrate, info"),
+    "users": ("api.security.users_cli:main", "accounts of the API and console: add, list, "
+              "disable, keys"),
     "watchlist": ("tracker.watchlist_cli:main", "stolen-vehicle watchlist: add, remove, list"),
     "trail": ("tracker.trail_cli:main", "a tag's trail (audited)"),
     "bench": ("benchmarks.cli:main", "run the benchmarks, print JSON"),

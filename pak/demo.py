@@ -87,10 +87,12 @@ def _pak(*args: str) -> list[str]:
     return [sys.executable, "-m", "pak.cli", *args]
 
 
-def _run(argv: list[str], what: str) -> None:
+def _run(argv: list[str], what: str) -> str:
+    """Run a pak command; its stdout (``pak users add`` prints a new secret there)."""
     r = subprocess.run(argv, capture_output=True, text=True)
     if r.returncode != 0:
         raise SystemExit(f"pak demo: {what} failed:\n{r.stderr or r.stdout}")
+    return r.stdout.strip()
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -149,6 +151,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     _run(_pak("watchlist", "add", stolen, "--db", db, "--case", STOLEN_CASE,
               "--reporter", "demo", "--note", f"{fleet[0]['colour']} {fleet[0]['kind']}, "
               f"plate {fleet[0]['plate']}"), "reporting the stolen vehicle")
+    # no default account: the demo makes its admin and an officer for the console (random
+    # passwords, printed below) and a key for its own status line that may read the
+    # statistics and nothing else
+    password = _run(_pak("users", "add", "admin", "--role", "admin", "--db", db),
+                    "creating the admin account")
+    officer_password = _run(_pak("users", "add", "officer", "--role", "officer", "--db", db),
+                            "creating the officer account")
+    status_key = _run(_pak("users", "add", "demo-status", "--role", "service", "--api-key",
+                           "--scope", "stats:read", "--db", db), "creating the status key")
 
     children: list[Child] = []
 
@@ -165,8 +176,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         time.sleep(0.1)
     child("tracker", _pak("tracker", "--mqtt", mqtt, *proto, "--db", db, "--batch-max-age-ms",
                           "200", "--gateway-check-s", "5"))
-    child("api", _pak("api", "--db", db, "--mqtt", mqtt, *proto, "--no-auth",
-                      "--port", str(args.port)))
+    child("api", _pak("api", "--db", db, "--mqtt", mqtt, *proto, "--port", str(args.port)))
     gw_common = ["--mqtt", mqtt, *proto, "--health-every", "10", "--republish-after", "5"]
     for driver, extra in (("r2000", ["--random", "5", "--rate", "4", "--dwell", "6"]),
                           ("chafon", ["--random", "5", "--rate", "3", "--dwell", "8"]),
@@ -193,6 +203,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     url = f"http://127.0.0.1:{args.port}/"
     print(f"pak demo: web console at {url}  (stolen tag {stolen}, case {STOLEN_CASE})",
           flush=True)
+    print(f"pak demo: 登录 sign in as officer, password {officer_password}  (alerts, trails, "
+          "watchlist)", flush=True)
+    print(f"pak demo: 登录 sign in as admin, password {password}  (accounts; more: "
+          f"pak users add NAME --role officer --db {db})", flush=True)
     print("pak demo: Ctrl-C stops everything; logs in " + str(logs), flush=True)
     stop = False
 
@@ -211,7 +225,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     print(f"pak demo: {c.name} stopped unexpectedly; its last lines:\n"
                           f"{c.tail()}", file=sys.stderr, flush=True)
                     return 1
-            _print_status(args.port)
+            _print_status(args.port, status_key)
             if args.duration and time.monotonic() - started >= args.duration:
                 break
             for _ in range(100):
@@ -226,9 +240,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
-def _print_status(port: int) -> None:
+def _print_status(port: int, key: str) -> None:
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/stats",
+                                 headers={"Authorization": f"Bearer {key}"})
     try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/stats", timeout=2) as r:
+        with urllib.request.urlopen(req, timeout=2) as r:
             s = json.loads(r.read())
         print(f"pak demo: {s['sightings']} sightings stored, {s['gateways_online']}/"
               f"{s['gateways']} gateways online, {s['alerts_open']} open alerts, "

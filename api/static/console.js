@@ -3,34 +3,45 @@
 "use strict";
 const $ = (id) => document.getElementById(id);
 const NS = "http://www.w3.org/2000/svg";
-let token = localStorage.getItem("pak-token") || "";
+// The session is an HttpOnly cookie the browser sends by itself; the CSRF token given at
+// sign-in goes with every change (kept for this tab only).
+let csrf = sessionStorage.getItem("pak-csrf") || "";
 let readers = [];
 let proj = null;
 
 async function api(path, opts = {}) {
   const headers = Object.assign({"Accept": "application/json"}, opts.headers || {});
-  if (token) headers["Authorization"] = "Bearer " + token;
+  if (opts.method && opts.method !== "GET") headers["X-CSRF-Token"] = csrf;
   if (opts.body && typeof opts.body !== "string") {
     headers["Content-Type"] = "application/json";
     opts.body = JSON.stringify(opts.body);
   }
   const r = await fetch(path, Object.assign({}, opts, {headers}));
-  if (r.status === 401) { askToken(); throw new Error("sign in first"); }
+  if (r.status === 401 && path !== "/api/v1/session") { askLogin(); throw new Error("请先登录 sign in first"); }
   const body = r.headers.get("content-type")?.includes("json") ? await r.json() : await r.text();
   if (!r.ok) throw new Error(body?.detail ? JSON.stringify(body.detail) : String(r.status));
   return body;
 }
 
-function askToken() {
+function askLogin(message = "") {
+  $("login-error").textContent = message;
   const d = $("login");
   if (!d.open) d.showModal();
 }
-$("login-form").addEventListener("submit", () => {
-  token = $("token").value.trim();
-  localStorage.setItem("pak-token", token);
-  start();
+$("login-form").addEventListener("submit", async () => {
+  try {
+    const s = await api("/api/v1/session", {method: "POST",
+      body: {user: $("login-user").value.trim(), password: $("login-password").value}});
+    csrf = s.csrf_token;
+    sessionStorage.setItem("pak-csrf", csrf);
+    $("login-password").value = "";
+    start();
+  } catch (e) { askLogin(e.message); }
 });
-$("logout").addEventListener("click", () => { localStorage.removeItem("pak-token"); token = ""; askToken(); });
+$("logout").addEventListener("click", async () => {
+  try { await api("/api/v1/session", {method: "DELETE"}); } catch (e) { /* ended already */ }
+  sessionStorage.removeItem("pak-csrf"); csrf = ""; askLogin();
+});
 
 function el(tag, attrs = {}, text) {
   const e = tag === "svg" || ["circle", "polyline", "line", "text", "g", "title"].includes(tag)
@@ -165,8 +176,8 @@ function renderAlert(a) {
 }
 
 function openStream() {
-  // EventSource cannot send headers: the token travels as a query parameter on this one call.
-  const es = new EventSource(`/api/alerts/stream?access_token=${encodeURIComponent(token)}`);
+  // the session cookie goes with it: no credential in the URL
+  const es = new EventSource("/api/alerts/stream");
   es.addEventListener("alert", (ev) => renderAlert(JSON.parse(ev.data)));
   es.onopen = () => { $("feed").textContent = "● live"; $("feed").className = "ok"; };
   es.onerror = () => { $("feed").textContent = "○ live feed reconnecting…"; $("feed").className = "off"; };

@@ -20,6 +20,7 @@ from pak.timefmt import format_time, parse_time, utcnow
 from pak.types import Sighting, SightingId
 from pak.wire.alert import alert_json, reader_record_json
 from pak.wire.common import TIME_RE
+from tests.api.accounts import api_key
 from tests.support.wire_schema import validate
 from tracker.storage import open_storage
 from tracker.storage.base import Alert, Storage
@@ -27,8 +28,6 @@ from tracker.storage.records import Reader, Vehicle
 from tracker.watchlist_cli import main as watchlist_main
 
 T0 = datetime(2026, 11, 28, 6, 0, tzinfo=UTC)
-OFFICER = "officer-token-0123456789"
-ANALYST = "analyst-token-0123456789"
 TAG = "E200301666130121155074EF"
 
 
@@ -58,29 +57,26 @@ def storage(tmp_path: Path) -> Iterator[Storage]:
 
 
 @pytest.fixture
-def client(storage: Storage, tmp_path: Path) -> Iterator[TestClient]:
-    tokens = tmp_path / "tokens"
-    tokens.write_text(f"{OFFICER} wang officer\n{ANALYST} zhao analyst\n# comment\n")
-    settings = ApiSettings(db="sqlite:///unused", tokens_file=tokens)
+def client(storage: Storage) -> Iterator[TestClient]:
+    officer = api_key(storage, "wang", "officer")
+    settings = ApiSettings(db="sqlite:///unused")
     with TestClient(create_app(settings, storage=storage)) as c:
-        c.headers["Authorization"] = f"Bearer {OFFICER}"
+        c.headers["Authorization"] = f"Bearer {officer}"
         yield c
 
 
 WINDOW = {"since": "2026-11-28T05:00:00Z", "until": "2026-11-28T08:00:00Z"}
 
 
-def test_tokens_required(client: TestClient) -> None:
+def test_keys_required(client: TestClient) -> None:
     r = client.get("/api/readers", headers={"Authorization": "Bearer nope"})
     assert r.status_code == 401
     assert client.get("/api/me").json() == {"user": "wang", "role": "officer"}
 
 
-def test_insecure_settings_refused(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="tokens_file"):
-        ApiSettings(db="sqlite:///x")
-    with pytest.raises(ConfigError, match="loopback"):
-        ApiSettings(db="sqlite:///x", auth=False, host="0.0.0.0")
+def test_insecure_settings_refused() -> None:
+    with pytest.raises(ConfigError, match="secure_cookie"):
+        ApiSettings(db="sqlite:///x", secure_cookie=False, host="0.0.0.0")
 
 
 def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> None:
@@ -162,8 +158,9 @@ def test_alert_lifecycle(client: TestClient, storage: Storage) -> None:
 
 
 def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage) -> None:
+    analyst = api_key(storage, "zhao", "analyst")
     r = client.post("/api/watchlist", json={"tag_id": "aabbccdd", "case_no": "C-9"},
-                    headers={"Authorization": f"Bearer {ANALYST}"})
+                    headers={"Authorization": f"Bearer {analyst}"})
     assert r.status_code == 403
     r = client.post("/api/watchlist", json={"tag_id": "aabbccdd", "case_no": "C-9"})
     assert r.status_code == 201 and r.json()["tag_id"] == "AABBCCDD"

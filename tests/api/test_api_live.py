@@ -19,8 +19,12 @@ from tests.support.wait import eventually
 def test_alert_reaches_the_live_feed(tmp_path: Path, mqtt_url: str, topic_root: str) -> None:
     port = services.free_port()
     db = f"sqlite:///{tmp_path / 'live.sqlite3'}"
+    made = subprocess.run([sys.executable, "-m", "pak.cli", "users", "add", "dispatch",
+                           "--role", "service", "--api-key", "--scope", "alerts:read",
+                           "--db", db], capture_output=True, text=True, check=True)
+    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "pak.cli", "api", "--db", db, "--no-auth", "--port", str(port),
+        [sys.executable, "-m", "pak.cli", "api", "--db", db, "--port", str(port),
          "--mqtt", mqtt_url, "--topic-root", topic_root],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ})
     try:
@@ -35,7 +39,18 @@ def test_alert_reaches_the_live_feed(tmp_path: Path, mqtt_url: str, topic_root: 
         pub.connect("127.0.0.1", 1883)
         pub.loop_start()
         got = None
-        with httpx.stream("GET", base + "/api/alerts/stream", timeout=10) as r:
+        assert httpx.get(base + "/api/alerts/stream").status_code == 401
+        # the console: signs in, then its EventSource sends nothing but the session cookie
+        password = subprocess.run(
+            [sys.executable, "-m", "pak.cli", "users", "add", "wang", "--role", "officer",
+             "--db", db], capture_output=True, text=True, check=True).stdout.strip()
+        signed = httpx.post(base + "/api/v1/session", json={"user": "wang",
+                                                            "password": password})
+        assert signed.status_code == 200 and "__Host-pak_session" in signed.cookies
+        cookie = {"Cookie": f"__Host-pak_session={signed.cookies['__Host-pak_session']}"}
+        with httpx.stream("GET", base + "/api/alerts/stream", headers=cookie, timeout=10) as r:
+            assert r.status_code == 200 and next(r.iter_lines()) == ": connected"
+        with httpx.stream("GET", base + "/api/alerts/stream", headers=auth, timeout=10) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             lines = r.iter_lines()
             assert next(lines) == ": connected"

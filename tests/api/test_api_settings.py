@@ -11,7 +11,7 @@ from api.settings import ApiSettings
 from pak.errors import ConfigError
 from pak.settings import describe, load
 
-BASE = ["--db", "sqlite:///x", "--no-auth"]
+BASE = ["--db", "sqlite:///x"]
 
 
 def test_the_broker_is_off_unless_given() -> None:

@@ -4,12 +4,11 @@ uses the glossary's words for the alert lifecycle and outcomes."""
 
 from __future__ import annotations
 
-import json
 import re
-from importlib import resources
 
 import pytest
 
+from pak.wire.common import load_schema
 from tests import services
 
 DOCS = services.REPO / "docs"
@@ -17,7 +16,7 @@ GUIDES = ("alerts-guide.zh-CN.md", "alerts-guide.en.md")
 
 
 def _kinds() -> set[str]:
-    schema = json.loads(resources.files("pak").joinpath("schemas/alert.json").read_text())
+    schema = load_schema("alert")
     kinds = set(schema["properties"]["kind"]["enum"])
     assert "stolen_hit" in kinds
     return kinds | {"spool_overflow"}

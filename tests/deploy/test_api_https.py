@@ -43,7 +43,7 @@ def test_pak_api_serves_https(tmp_path: Path) -> None:
     cert, key = _certificate(tmp_path)
     port = services.free_port()
     log = (tmp_path / "api.log").open("w")
-    proc = subprocess.Popen([*PAK, "api", "--db", f"sqlite:///{tmp_path}/a.db", "--no-auth",
+    proc = subprocess.Popen([*PAK, "api", "--db", f"sqlite:///{tmp_path}/a.db",
                              "--port", str(port), "--https-cert", str(cert),
                              "--https-key", str(key)], stdout=log, stderr=subprocess.STDOUT)
     try:
@@ -62,10 +62,10 @@ def test_pak_api_serves_https(tmp_path: Path) -> None:
 def test_half_a_certificate_pair_is_refused(tmp_path: Path) -> None:
     cert, _ = _certificate(tmp_path)
     with pytest.raises(ConfigError, match="https_cert/https_key"):
-        load(ApiSettings, "api", ["--db", "sqlite:///x.db", "--no-auth", "--https-cert",
+        load(ApiSettings, "api", ["--db", "sqlite:///x.db", "--https-cert",
                                   str(cert)], env={})
     with pytest.raises(ConfigError, match="https_key"):
-        load(ApiSettings, "api", ["--db", "sqlite:///x.db", "--no-auth", "--https-cert",
+        load(ApiSettings, "api", ["--db", "sqlite:///x.db", "--https-cert",
                                   str(cert), "--https-key", str(tmp_path / "none.key")], env={})
 
 

@@ -47,7 +47,7 @@ def test_the_sse_location_matches_the_stream_route(tmp_path: Path) -> None:
     assert m is not None
     pattern, body = m.group(1), m.group(2)
     assert "proxy_buffering off;" in body
-    settings, _ = load(ApiSettings, "api", ["--db", f"sqlite:///{tmp_path}/a.db", "--no-auth"],
+    settings, _ = load(ApiSettings, "api", ["--db", f"sqlite:///{tmp_path}/a.db"],
                        env={})
     paths = list(create_app(settings).openapi()["paths"])
     streams = [p for p in paths if p.endswith("/alerts/stream")]

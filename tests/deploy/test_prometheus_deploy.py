@@ -111,9 +111,17 @@ def exported(tmp_path: Path, mqtt_url: str, topic_root: str) -> set[str]:
     return names | scraped | _gateway_emitted()
 
 
-def test_promtool_accepts_config_and_rules() -> None:
+def test_promtool_accepts_config_and_rules(tmp_path: Path) -> None:
     tool = _promtool()
-    for args in (["check", "config", str(PROM / "prometheus.yml")],
+    # promtool opens the API's scrape key file: the config is checked as installed, beside
+    # its rule and target files, with the key where the comment says an operator puts it
+    for f in ("prometheus.yml", "alerts.yml", "pak-gateways.yml"):
+        shutil.copy(PROM / f, tmp_path / f)
+    key = tmp_path / "pak-api.key"
+    key.write_text("a-metrics-read-key\n")
+    config = tmp_path / "prometheus.yml"
+    config.write_text(config.read_text().replace("/etc/prometheus/pak-api.key", str(key)))
+    for args in (["check", "config", str(config)],
                  ["check", "rules", str(PROM / "alerts.yml")],
                  ["test", "rules", str(PROM / "alerts.test.yml")]):
         r = subprocess.run([tool, *args], capture_output=True, text=True, timeout=120)

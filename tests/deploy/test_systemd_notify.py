@@ -204,7 +204,7 @@ def test_pak_tracker_under_systemd(systemd: FakeSystemd, tmp_path: Path, mqtt_ur
 
 @pytest.mark.slow
 def test_pak_api_under_systemd(systemd: FakeSystemd, tmp_path: Path) -> None:
-    _run(systemd, ["api", "--db", f"sqlite:///{tmp_path}/a.db", "--no-auth",
+    _run(systemd, ["api", "--db", f"sqlite:///{tmp_path}/a.db",
                    "--port", str(services.free_port())], tmp_path,
          # uvicorn re-raises the SIGTERM it caught once it has shut down; systemd counts an
          # exit by SIGTERM as clean

@@ -134,7 +134,7 @@ def test_migration_collapses_earlier_duplicates_sqlite(tmp_path: Path) -> None:
     _legacy_rows(ins)
     conn.close()
     with open_storage(f"sqlite://{path}") as s:
-        assert s.migrate() == ["0005_one_row_per_sighting"]
+        assert s.migrate()[0] == "0005_one_row_per_sighting"
         rows = sorted(s.sightings(limit=None), key=lambda r: r.seq)
     assert [(r.seq, r.state, r.first_seen, r.reads) for r in rows] == [
         (1, "closed", T0 + timedelta(seconds=5), 8), (2, "open", T0, 2)]
@@ -164,7 +164,7 @@ def test_migration_collapses_earlier_duplicates_timescale(pg_url: str) -> None:
         _apply("postgres", run, 4)
         _legacy_rows(ins)
     with open_storage(pg_url) as s:
-        assert s.migrate() == ["0005_one_row_per_sighting"]
+        assert s.migrate()[0] == "0005_one_row_per_sighting"
         rows = sorted(s.sightings(limit=None), key=lambda r: r.seq)
         # And the id table now guards the kept rows.
         s.write_batch([replace(rows[0], first_seen=T0 + timedelta(days=2), reads=99)])

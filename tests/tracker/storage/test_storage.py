@@ -37,7 +37,7 @@ from tracker.storage import (
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
 ALL_MIGRATIONS = ["0001_sightings", "0002_registry", "0003_cases", "0004_operations",
-                  "0005_one_row_per_sighting"]
+                  "0005_one_row_per_sighting", "0006_accounts"]
 
 
 def sec(n: float) -> timedelta:
@@ -571,7 +571,7 @@ def test_pak_db_cli(db_url: str, capsys: pytest.CaptureFixture[str]) -> None:
         assert info["timescaledb_license"] == "apache"
         assert info["timescaledb_version"].startswith("2.")
     assert db_cli.main(["info", "--db", db_url]) == 0
-    assert "migrations: 5 applied" in capsys.readouterr().out
+    assert f"migrations: {len(ALL_MIGRATIONS)} applied" in capsys.readouterr().out
     assert db_cli.main(["retention", "--db", db_url, "--days", "30"]) == 0
     assert json.loads(capsys.readouterr().out)["evidence_copied"] == 0
     with pytest.raises(ConfigError):
