@@ -158,6 +158,8 @@ function renderAlert(a) {
     $("alerts").prepend(li);
     while ($("alerts").children.length > 100) $("alerts").lastChild.remove();
   }
+  if (a.status == null) a.status = li.dataset.status || "new";  // null: unchanged (tracker update)
+  li.dataset.status = a.status;
   li.className = a.status === "new" ? "new" : "";
   const d = a.detail || {};
   const where = d.reader?.name || a.reader_id || "";
