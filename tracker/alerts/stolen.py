@@ -12,8 +12,8 @@ Ids (tracker/alerts/ids.py :func:`stolen_alert_id`): one open alert per watchlis
 each hit is an event of it (its sighting joins the alert, a new ``rev``). Once storage says an
 officer closed it (loaded at start, learned by the worker), the entry's next hit opens
 ``stolen_hit:{tag}:{case}:{since_ms}``; a sighting the closed alert holds, or not newer than
-its last hit (a late redelivery), raises nothing. Only a new alert is published with a status ("new");
-every update (a next hit, the enrichment) carries ``"status": null``, "unchanged"
+its last hit (a late redelivery), raises nothing. Only a new alert is published with a status
+("new"); every update (a next hit, the enrichment) carries ``"status": null``, "unchanged"
 (pak/wire/alert.py), and storage's upsert never changes a status: an officer's
 "acknowledged" stays.
 """
