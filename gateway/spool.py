@@ -18,6 +18,10 @@ Table ``sightings`` (one row per sighting id; the open message is replaced by th
                                     (an open sighting whose open message the centre stored)
     tries     INTEGER               publications so far (the republish back-off)
 
+Table ``meta`` also keeps ``centre_epoch``: the newest centre epoch (pak/wire/presence.py) this
+gateway has acted on, so a restart does not take the retained presence message for news, while
+an epoch that changed while the gateway was away still is.
+
 Sequence numbers are reserved durably in blocks: ``seq.reserved`` is rewritten (temp file,
 fsync, rename, fsync of the folder) by the background thread when half the block is used, so a
 read waits for a disk sync only if sightings outrun a whole half block during one fsync. After
@@ -239,6 +243,8 @@ class Spool:
         db.execute("UPDATE sightings SET next_try=0, tries=0")
         db.execute("COMMIT")
         # Older spool ids still holding rows (after a new id was taken): receipts for them count.
+        row = db.execute("SELECT value FROM meta WHERE key='centre_epoch'").fetchone()
+        self._centre_epoch = int(row[0]) if row is not None else -1
         self._spool_ids = {spool_id} | {
             r[0] for r in db.execute("SELECT DISTINCT spool_id FROM sightings")}
         self.stats.dropped_total = int(
@@ -393,6 +399,31 @@ class Spool:
             self._db.executemany("UPDATE sightings SET next_try=?, tries=max(tries - 1, 0) "
                                  "WHERE seq=? AND next_try IS NOT NULL",
                                  [(self._mono(), s) for s in seqs])
+
+    @property
+    def centre_epoch(self) -> int:
+        """The newest centre epoch acted on (-1: none yet)."""
+        return self._centre_epoch
+
+    def new_centre_epoch(self, epoch: int) -> bool:
+        """Note ``epoch`` if it is newer than the last one acted on (in the current
+        transaction: durable with the next commit); True when it is news."""
+        if epoch <= self._centre_epoch:
+            return False
+        self._centre_epoch = epoch
+        self._begin()
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('centre_epoch', ?)", (str(epoch),))
+        return True
+
+    def republish_all(self, at: float) -> int:
+        """Everything unreceipted is due at monotonic time ``at`` (or earlier, if it already
+        was); open sightings whose open message the centre stored stay as they are. The
+        back-off (``tries``) is kept: only the wait is cut short. Returns how many rows."""
+        self._note_due(at)
+        self._begin()
+        return int(self._db.execute(
+            "UPDATE sightings SET next_try=? WHERE next_try IS NOT NULL AND next_try > ?",
+            (at, at)).rowcount)
 
     def next_due(self) -> float | None:
         """Monotonic time of the earliest scheduled (re)publication, if any (may answer a
