@@ -1,11 +1,13 @@
 """The gateway's side of the centre's presence in its spool (gateway/spool.py): the epoch it
-acted on survives a restart, and a new one makes everything unreceipted due at once."""
+acted on survives a restart, and a new one makes everything unreceipted due at once; a
+sighting sent well before the newest receipted one is republished at once (lost, not slow)."""
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 
-from gateway.spool import Spool
+from gateway.spool import DB_NAME, LOST_SLACK_S, Spool
 from pak.wire.receipts import Receipt
 from tests.gateway.test_spool import FakeMono, sighting
 
@@ -39,4 +41,41 @@ def test_a_new_epoch_makes_everything_unreceipted_due(tmp_path: Path) -> None:
     assert sp.due(100) == [] and sp.next_due() == mono.t + 0.5  # the jitter
     mono.t += 0.5
     assert sorted(r.seq for r in sp.due(100)) == [0, 1, 2]  # not 3: stored, still open
+    sp.close()
+
+
+def test_a_sighting_sent_well_before_the_newest_receipted_one_is_lost_not_slow(
+        tmp_path: Path) -> None:
+    mono = FakeMono()
+    sp = Spool(tmp_path, block=50, republish_after=60, monotonic=mono)
+    old, recent, new = sp.next_seq(), sp.next_seq(), sp.next_seq()
+    sp.put([sighting(sp, old, "closed")], suspect=False, publishing=True)
+    mono.t += LOST_SLACK_S - 1
+    sp.put([sighting(sp, recent, "closed")], suspect=False, publishing=True)
+    mono.t += 2
+    sp.put([sighting(sp, new, "closed")], suspect=False, publishing=True)
+    sp.commit()
+    assert sp.due(100) == []
+    # the newest one is receipted: the one sent LOST_SLACK_S + 1 s before it was lost, the one
+    # sent 2 s before may still be on its way
+    sp.apply_receipt(Receipt("gw1", sp.spool_id, [(new, new)], []))
+    sp.commit()
+    assert [r.seq for r in sp.due(100)] == [old] and sp.stats.presumed_lost == 1
+    sp.mark_sent([old])
+    # once republished, it is in flight again, with its own send time
+    sp.apply_receipt(Receipt("gw1", sp.spool_id, [(new, new)], []))
+    assert sp.due(100) == [] and sp.stats.presumed_lost == 1
+    sp.close()
+
+
+def test_a_spool_from_before_the_sent_column_opens(tmp_path: Path) -> None:
+    sp = Spool(tmp_path, block=10)
+    s = sp.next_seq()
+    sp.put([sighting(sp, s, "closed")], suspect=False, publishing=True)
+    sp.close()
+    with sqlite3.connect(tmp_path / DB_NAME) as db:
+        db.execute("DROP INDEX sightings_sent")
+        db.execute("ALTER TABLE sightings DROP COLUMN sent")
+    sp = Spool(tmp_path, block=10)
+    assert [r.seq for r in sp.due(10)] == [s]
     sp.close()
