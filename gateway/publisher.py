@@ -304,9 +304,7 @@ class Publisher:
             receipt = parse_receipts(bytes(msg.payload))
         except WireError as e:
             self.stats.receipts_bad += 1
-            if self.stats.receipts_bad <= 3 or self.stats.receipts_bad % 1000 == 0:
-                event(log, logging.WARNING, "receipt_refused", reason=e.reason,
-                      detail=e.detail[:200], count=self.stats.receipts_bad)
+            _refused("receipt_refused", e, self.stats.receipts_bad)
             return
         if receipt.gateway_id != self.gateway_id:
             self.stats.receipts_bad += 1
@@ -319,9 +317,13 @@ class Publisher:
             p = parse_presence(payload, self._centre_topic)
         except WireError as e:
             self.stats.presence_bad += 1
-            if self.stats.presence_bad <= 3 or self.stats.presence_bad % 1000 == 0:
-                event(log, logging.WARNING, "presence_refused", reason=e.reason,
-                      detail=e.detail[:200], count=self.stats.presence_bad)
+            _refused("presence_refused", e, self.stats.presence_bad)
             return
         self.stats.presence += 1
         self._on_presence(p)
+
+
+def _refused(name: str, e: WireError, count: int) -> None:
+    """Log a refused control message: the first few, then one in a thousand."""
+    if count <= 3 or count % 1000 == 0:
+        event(log, logging.WARNING, name, reason=e.reason, detail=e.detail[:200], count=count)

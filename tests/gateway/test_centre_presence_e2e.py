@@ -87,15 +87,17 @@ def test_at_first_start_what_went_unheard_is_stored_within_5s_of_the_tracker_sub
         tmp_path: Path, private_broker: services.PrivateMosquitto) -> None:
     root = services.unique("pak-p/")
     url = private_broker.url
-    with sim_reader(sim_args(tmp_path / "reader", 1.5), tmp_path / "sim.log") as sim, \
+    spool = tmp_path / "spool"
+    with sim_reader(sim_args(tmp_path / "reader", 60), tmp_path / "sim.log") as sim, \
             start_gateway(tmp_path, url, root) as gw:
         eventually(lambda: "mqtt_connected" in gw.log_text(), 15, "the gateway connected")
-        sim.proc.wait(20)
+        eventually(lambda: list(spool_rows(spool).values()).count("closed") >= 3, 20,
+                   "sightings closed", detail=lambda: gw.log_text()[-2000:])
+        sim.stop()  # the reader falls silent
         # every sighting closed, published to a broker where nobody listens yet
-        eventually(lambda: bool(spool_rows(tmp_path / "spool"))
-                   and set(spool_rows(tmp_path / "spool").values()) == {"closed"}, 10,
-                   "the sightings closed in the spool")
-        unheard = set(spool_rows(tmp_path / "spool"))
+        eventually(lambda: set(spool_rows(spool).values()) == {"closed"}, 10,
+                   "the sightings closed in the spool", detail=lambda: gw.log_text()[-2000:])
+        unheard = set(spool_rows(spool))
         with start_tracker(tmp_path, url, root) as trk:
             trk.wait_log("centre_presence", 10)
             eventually(lambda: unheard <= set(stored(tmp_path)), 15,
@@ -108,7 +110,7 @@ def test_at_first_start_what_went_unheard_is_stored_within_5s_of_the_tracker_sub
                   f"{max(delays):.2f} s after the tracker's presence")
             assert max(delays) <= 5.0
             assert "centre_epoch_new" in gw.log_text()
-            eventually(lambda: not spool_rows(tmp_path / "spool"), 10, "receipted")
+            eventually(lambda: not spool_rows(spool), 10, "receipted")
 
 
 def test_after_a_broker_outage_the_backlog_is_stored_within_seconds(

@@ -31,9 +31,10 @@ def test_a_new_epoch_makes_everything_unreceipted_due(tmp_path: Path) -> None:
     mono = FakeMono()
     sp = Spool(tmp_path, block=50, republish_after=30, monotonic=mono)
     seqs = [sp.next_seq() for _ in range(4)]
-    sp.put([sighting(sp, s) for s in seqs], suspect=False, publishing=True)
-    sp.put([sighting(sp, s, "closed") for s in seqs[:2]], suspect=False, publishing=True)
-    sp.apply_receipt(Receipt("gw1", sp.spool_id, [], [(3, 3)]))  # 3's open form is stored
+    # 0 and 1 closed, 2 and 3 open; 3's open form is stored at the centre
+    sp.put([*(sighting(sp, s, "closed") for s in seqs[:2]), *(sighting(sp, s) for s in seqs[2:])],
+           suspect=False, publishing=True)
+    sp.apply_receipt(Receipt("gw1", sp.spool_id, [], [(3, 3)]))
     sp.commit()
     assert sp.due(100) == []  # published: waiting 30 s for a receipt
     assert sp.republish_all(mono.t + 0.5) == 3

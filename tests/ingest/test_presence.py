@@ -4,6 +4,7 @@ of one more announcement, never in a loop between instances."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from ingest.presence import CentrePresence
@@ -12,9 +13,11 @@ from pak.wire.presence import Presence, encode_presence, parse_presence
 TOPIC = "pak/v1/centre"
 
 
+@dataclass
 class Clock:
-    def __init__(self) -> None:
-        self.t = datetime.now(UTC)
+    """A wall clock the test sets (and steps back)."""
+
+    t: datetime = field(default_factory=lambda: datetime.now(UTC))
 
     def __call__(self) -> datetime:
         return self.t
