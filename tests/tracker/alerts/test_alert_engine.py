@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from pak.timefmt import format_time, to_millis
+from tests.support.wait import eventually
 from tests.tracker.alerts.alert_fixtures import (
     STOLEN,
     T0,
@@ -22,7 +23,6 @@ from tests.tracker.alerts.alert_fixtures import (
     sighting,
     watch,
 )
-from tests.support.wait import eventually
 from tracker.alerts.engine import AlertEngine
 from tracker.alerts.lifecycle import AlertTransitionError, can_move
 from tracker.storage import Storage, Vehicle
