@@ -14,8 +14,9 @@ Invariants:
   holds the alert with its sighting: the enriched update is written after the alert itself
   (never overwritten by the batch's earlier form) and, through a database outage, as soon as
   the database is back;
-* an enrichment is published only while its hit is the alert's latest in storage (a later
-  hit's own job tells the newer story; an old one would move the officer's map back);
+* an enrichment is published only while its hit is the alert's latest, in storage and in the
+  handler's memory (``is_latest``): a later hit's own job tells the newer story; an old one
+  would move the officer's map back;
 * the update carries no status (``"status": null``, "unchanged"), and the storage upsert never
   changes one: an officer's "acknowledged" stays. What the worker learns from storage (the
   status, the first hit) is handed to ``on_stored``, the handler's memory of open alerts.
@@ -63,13 +64,15 @@ class EnrichmentWorker:
     """A bounded queue of published hits and the thread that enriches them (module doc)."""
 
     def __init__(self, outbox: Outbox, storage: AlertStore, enrich: Enrich, *,
-                 on_stored: OnStored | None = None, capacity: int = 1000,
+                 on_stored: OnStored | None = None,
+                 is_latest: Callable[[Alert], bool] | None = None, capacity: int = 1000,
                  retry_s: float = 0.5, give_up_s: float = 3600.0,
                  clock: Callable[[], datetime]) -> None:
         self._outbox = outbox
         self._storage = storage
         self._enrich = enrich
         self._on_stored = on_stored
+        self._is_latest = is_latest
         self._queue: queue.Queue[EnrichJob] = queue.Queue(maxsize=capacity)
         self._retry_s = retry_s
         self._give_up_s = give_up_s
@@ -126,7 +129,8 @@ class EnrichmentWorker:
             event(log, logging.INFO, "alert_enrichment_recovered", queued=len(self))
         if self._on_stored is not None:
             self._on_stored(aid, stored)
-        if stored.last_at > job.alert.at:
+        if stored.last_at > job.alert.at or (self._is_latest is not None
+                                             and not self._is_latest(job.alert)):
             return True  # a later hit moved the alert on: its own job enriches that one
         update = replace(job.alert, status=stored.status,
                          detail={**job.alert.detail, **detail,

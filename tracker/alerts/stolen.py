@@ -57,6 +57,7 @@ class _Known:
     last_at: datetime
     status: str
     covered: frozenset[SightingId] = frozenset()  # the sightings of a closed alert
+    latest: SightingId | None = None  # the hit this instance published last
 
 
 class StolenHandler:
@@ -79,7 +80,7 @@ class StolenHandler:
                               predictions=settings.alert_predictions, trip_gap=trip_gap)
 
         self.worker = worker or EnrichmentWorker(
-            outbox, storage, enrich, on_stored=self.learn,
+            outbox, storage, enrich, on_stored=self.learn, is_latest=self.is_latest,
             capacity=settings.alert_enrich_queue, clock=outbox.clock)
 
     # --- memory ---------------------------------------------------------------------------------
@@ -116,7 +117,17 @@ class StolenHandler:
             if k is None or k.alert_id == alert_id:
                 self._known[key] = _Known(alert_id, stored.at,
                                           max(stored.last_at, k.last_at) if k else stored.last_at,
-                                          stored.status, frozenset(stored.sightings))
+                                          stored.status, frozenset(stored.sightings),
+                                          k.latest if k else None)
+
+    def is_latest(self, alert: Alert) -> bool:
+        """Whether ``alert`` is still its entry's latest hit this instance published (an
+        enrichment of an older one would move the officer's map back)."""
+        if alert.tag_id is None or not isinstance(alert.detail.get("case"), str):
+            return True
+        with self._lock:
+            k = self._known.get((alert.tag_id, alert.detail["case"]))
+        return k is None or k.alert_id != alert.alert_id or k.latest in (None, alert.sighting)
 
     # --- the hot path -----------------------------------------------------------------------------
 
@@ -162,7 +173,7 @@ class StolenHandler:
             first = s.first_seen if k is None else min(k.first_at, s.first_seen)
             last = s.last_seen if k is None else max(k.last_at, s.last_seen)
             status = "new" if k is None else k.status
-            self._known[key] = _Known(aid, first, last, status)
+            self._known[key] = _Known(aid, first, last, status, latest=s.id)
         if new:
             self._outbox.raised += 1
         else:
