@@ -150,17 +150,20 @@ class EnrichmentWorker:
         return True
 
     def start(self) -> None:
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="pak-alert-enrich",
-                                            daemon=True)
-            self._thread.start()
-
-    def stop(self) -> None:
-        self._stop.set()
+        """Start the worker thread (once)."""
         if self._thread is not None:
-            self._thread.join(10.0)
-            self._thread = None
+            return
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, name="pak-alert-enrich", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """Stop the thread; what is still queued is not enriched (its alerts stand as
+        published and are stored with their batches)."""
+        self._stop.set()
+        thread, self._thread = self._thread, None
+        if thread is not None:
+            thread.join(timeout)
 
     def _run(self) -> None:
         job: EnrichJob | None = None
