@@ -17,7 +17,7 @@ from tracker.alerts.lifecycle import AlertTransitionError
 from tracker.storage.base import NotFound
 from tracker.usecases.alerts import move_alert
 
-router = APIRouter(prefix="/api/alerts", tags=["alerts"])
+router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 Status = Literal["new", "acknowledged", "dispatched", "closed"]
 

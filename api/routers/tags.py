@@ -13,7 +13,7 @@ from pak.timefmt import format_time
 from tracker.trails.queries import readers_for, seen_together, trail
 from tracker.trails.trail import trail_geojson, trail_json
 
-router = APIRouter(prefix="/api/tags", tags=["tags"])
+router = APIRouter(prefix="/api/v1/tags", tags=["tags"])
 
 _TAG = re.compile(r"[0-9A-Fa-f]{2,64}")
 TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64)]

@@ -13,7 +13,7 @@ from api.serialize import watch_json
 from pak.wire.watchlist import WatchEntryRecord
 from tracker.usecases.watchlist import Announce, report_stolen, withdraw
 
-router = APIRouter(prefix="/api/watchlist", tags=["watchlist"])
+router = APIRouter(prefix="/api/v1/watchlist", tags=["watchlist"])
 
 
 class Report(BaseModel):
