@@ -80,9 +80,9 @@ def test_insecure_settings_refused() -> None:
 
 
 def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> None:
-    r = client.get(f"/api/v1/v1/tags/{TAG}/trail", params=WINDOW)
+    r = client.get(f"/api/v1/tags/{TAG}/trail", params=WINDOW)
     assert r.status_code == 422 and "reason" in r.text  # no reason, no query
-    r = client.get(f"/api/v1/v1/tags/{TAG.lower()}/trail", params={**WINDOW, "reason": "case C-1"})
+    r = client.get(f"/api/v1/tags/{TAG.lower()}/trail", params={**WINDOW, "reason": "case C-1"})
     assert r.status_code == 200, r.text
     trail = r.json()
     assert [len(t["passes"]) for t in trail["trips"]] == [3, 1]  # 56 min gap splits the trip
@@ -92,7 +92,7 @@ def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> N
     audit = storage.audit_log(action="trail")
     assert len(audit) == 1 and audit[0].actor == "wang" and audit[0].reason == "case C-1"
     assert audit[0].params["tag_id"] == TAG
-    gj = client.get(f"/api/v1/v1/tags/{TAG}/trail",
+    gj = client.get(f"/api/v1/tags/{TAG}/trail",
                     params={**WINDOW, "reason": "case C-1", "format": "geojson"}).json()
     assert gj["type"] == "FeatureCollection"
 
@@ -113,7 +113,7 @@ def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> N
 )
 def test_bad_parameters_get_4xx_with_message(client: TestClient, params: dict[str, str],
                                              needle: str) -> None:
-    r = client.get(f"/api/v1/v1/tags/{TAG}/trail", params=params)
+    r = client.get(f"/api/v1/tags/{TAG}/trail", params=params)
     assert r.status_code == 422
     assert needle in r.text
     assert client.get("/api/v1/tags/XYZ!/trail",
@@ -135,7 +135,7 @@ def test_who_passed_here(client: TestClient) -> None:
 
 
 def test_companions(client: TestClient) -> None:
-    r = client.get(f"/api/v1/v1/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
+    r = client.get(f"/api/v1/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
     assert r.status_code == 200
     (c,) = r.json()
     assert c["tag_id"] == "AABBCCDD" and c["times"] == 2
@@ -145,13 +145,13 @@ def test_alert_lifecycle(client: TestClient, storage: Storage) -> None:
     (a,) = client.get("/api/v1/alerts").json()
     assert a["status"] == "new" and a["tag_id"] == TAG
     aid = a["alert_id"]
-    r = client.post(f"/api/v1/v1/alerts/{aid}/status", json={"status": "acknowledged"})
+    r = client.post(f"/api/v1/alerts/{aid}/status", json={"status": "acknowledged"})
     assert r.status_code == 200 and r.json()["history"][-1]["actor"] == "wang"
-    assert client.post(f"/api/v1/v1/alerts/{aid}/status", json={"status": "new"}).status_code == 409
-    assert client.post(f"/api/v1/v1/alerts/{aid}/status", json={"status": "gone"}).status_code == 422
+    assert client.post(f"/api/v1/alerts/{aid}/status", json={"status": "new"}).status_code == 409
+    assert client.post(f"/api/v1/alerts/{aid}/status", json={"status": "gone"}).status_code == 422
     assert client.post("/api/v1/alerts/nope/status", json={"status": "closed"}).status_code == 404
-    client.post(f"/api/v1/v1/alerts/{aid}/status", json={"status": "dispatched", "note": "car 12"})
-    client.post(f"/api/v1/v1/alerts/{aid}/status", json={"status": "closed"})
+    client.post(f"/api/v1/alerts/{aid}/status", json={"status": "dispatched", "note": "car 12"})
+    client.post(f"/api/v1/alerts/{aid}/status", json={"status": "closed"})
     stored = storage.get_alert(aid)
     assert stored is not None and [h.to_status for h in stored.history][-3:] == [
         "acknowledged", "dispatched", "closed"]
@@ -165,7 +165,8 @@ def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage)
     r = client.post("/api/v1/watchlist", json={"tag_id": "aabbccdd", "case_no": "C-9"})
     assert r.status_code == 201 and r.json()["tag_id"] == "AABBCCDD"
     assert [w["tag_id"] for w in client.get("/api/v1/watchlist").json()] == ["AABBCCDD"]
-    assert client.post("/api/v1/watchlist", json={"tag_id": "zz", "case_no": "C"}).status_code == 422
+    assert client.post("/api/v1/watchlist",
+                       json={"tag_id": "zz", "case_no": "C"}).status_code == 422
     assert client.delete("/api/v1/watchlist/AABBCCDD").status_code == 200
     assert client.delete("/api/v1/watchlist/AABBCCDD").status_code == 404
     # the same use case as pak watchlist: the attempt that changed nothing is audited too
@@ -192,7 +193,7 @@ def test_status_change_feeds_the_alert_message(client: TestClient,
     fed: list[dict[str, Any]] = []
     monkeypatch.setattr(client.app.state.alert_hub, "publish_local", fed.append)  # type: ignore[attr-defined]
     (a,) = client.get("/api/v1/alerts").json()
-    r = client.post(f"/api/v1/v1/alerts/{a['alert_id']}/status", json={"status": "acknowledged"})
+    r = client.post(f"/api/v1/alerts/{a['alert_id']}/status", json={"status": "acknowledged"})
     assert r.status_code == 200
     (msg,) = fed
     mqtt_shape = alert_json(Alert("x", "stolen_hit", T0, sighting=SightingId("g", "s", 1)), 1)
@@ -205,7 +206,7 @@ def test_status_change_feeds_the_alert_message(client: TestClient,
 
 def test_companion_times_are_wire_times(client: TestClient) -> None:
     """Every route writes times as the wire does (companions wrote isoformat())."""
-    r = client.get(f"/api/v1/v1/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
+    r = client.get(f"/api/v1/tags/{TAG}/companions", params={**WINDOW, "reason": "accomplice?"})
     assert r.status_code == 200
     (c,) = r.json()
     for o in c["occasions"]:
