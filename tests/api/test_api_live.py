@@ -55,8 +55,11 @@ def test_alert_reaches_the_live_feed(tmp_path: Path, mqtt_url: str, topic_root: 
             lines = r.iter_lines()
             assert next(lines) == ": connected"
             pub.publish(f"{topic_root}/alerts/stolen_hit", orjson.dumps(alert), qos=1)
+            kind = None
             for line in lines:
-                if line.startswith("data: "):
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind == "alert":
                     got = orjson.loads(line[6:])
                     break
         pub.loop_stop()
