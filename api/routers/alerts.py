@@ -14,20 +14,61 @@ from pydantic import BaseModel, Field
 
 from api.alert_hub import FeedItem
 from api.deps import PrincipalDep, SettingsDep, StorageDep
-from api.security.access import authorize
+from api.security.access import Principal, authorize
 from api.serialize import alert_json, alert_message
+from pak.timefmt import format_time
+from pak.types import SightingId
 from tracker.alerts.lifecycle import AlertTransitionError
 from tracker.storage.base import NotFound, Storage
-from tracker.usecases.alerts import move_alert
+from tracker.storage.records import StoredAlert
+from tracker.usecases.alerts import AlertActionError, move_alert
 
 router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 
 Status = Literal["new", "acknowledged", "dispatched", "closed"]
 
 
+Outcome = Literal["recovered", "not_found", "false_alarm"]  # tracker.usecases.alerts.OUTCOMES
+Note = Annotated[str | None, Field(None, max_length=2000, description="the officer's words")]
+
+
+class Acknowledge(BaseModel):
+    note: Note = None
+
+
+class Dispatch(BaseModel):
+    unit: str = Field(min_length=1, max_length=100, description="the unit sent, e.g. 巡逻车 12")
+    note: Note = None
+
+
+class Close(BaseModel):
+    outcome: Outcome
+    note: Note = None
+
+
 class StatusChange(BaseModel):
     status: Status
-    note: str | None = Field(None, max_length=2000)
+    note: Note = None
+    unit: str | None = Field(None, max_length=100)
+    outcome: Outcome | None = None
+
+
+def _pass(storage: Storage, sid: SightingId) -> dict[str, Any] | None:
+    s = storage.get_sighting(sid)
+    if s is None:  # the hit is published before its batch is stored
+        return None
+    return {"sighting": [sid.gateway_id, sid.spool_id, sid.seq], "reader_id": s.reader_id,
+            "first_seen": format_time(s.first_seen), "last_seen": format_time(s.last_seen)}
+
+
+def _resource(storage: Storage, a: StoredAlert) -> dict[str, Any]:
+    """An alert resource: the stored alert (history included) with its first and latest
+    sighting, each with its own reader and times (the alert's reader follows the latest)."""
+    out = alert_json(a)
+    out["first_sighting"] = _pass(storage, a.sightings[0]) if a.sightings else None
+    out["latest_sighting"] = (out["first_sighting"] if len(a.sightings) == 1 else
+                              _pass(storage, a.sightings[-1]) if a.sightings else None)
+    return out
 
 
 @router.get("")
@@ -35,7 +76,7 @@ def list_alerts(storage: StorageDep, _who: PrincipalDep,
                 status: Annotated[list[Status] | None, Query()] = None,
                 kind: str | None = None, tag_id: str | None = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> list[dict[str, Any]]:
-    return [alert_json(a) for a in storage.alerts(status=status, kind=kind, tag_id=tag_id,
+    return [_resource(storage, a) for a in storage.alerts(status=status, kind=kind, tag_id=tag_id,
                                                   limit=limit)]
 
 
@@ -122,20 +163,54 @@ async def stream(request: Request, who: PrincipalDep, storage: StorageDep,
 def get_alert(alert_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     a = storage.get_alert(alert_id)
     if a is None:
-        raise HTTPException(404, f"unknown alert {alert_id!r}")
-    return alert_json(a)
+        raise HTTPException(404, f"未知警报 (unknown alert {alert_id!r})")
+    return _resource(storage, a)
 
 
-@router.post("/{alert_id}/status")
-async def change_status(alert_id: str, change: StatusChange, request: Request, storage: StorageDep,
-                  who: PrincipalDep) -> dict[str, Any]:
-    """Move an alert along new -> acknowledged -> dispatched -> closed (who and when kept)."""
+async def _move(request: Request, storage: Storage, who: Principal, alert_id: str, to: str,
+                *, note: str | None, unit: str | None = None,
+                outcome: str | None = None) -> dict[str, Any]:
+    """Every action goes through the one use case; the change reaches every API instance."""
     try:
-        updated = await asyncio.to_thread(move_alert, storage, alert_id, change.status,
-                                          actor=who.user, note=change.note)
+        updated = await asyncio.to_thread(move_alert, storage, alert_id, to, actor=who.user,
+                                          note=note, unit=unit, outcome=outcome)
     except NotFound:
-        raise HTTPException(404, f"unknown alert {alert_id!r}") from None
+        raise HTTPException(404, f"未知警报 (unknown alert {alert_id!r})") from None
+    except AlertActionError as e:
+        raise HTTPException(422, str(e)) from None
     except AlertTransitionError as e:
         raise HTTPException(409, str(e)) from None
     await request.app.state.alert_hub.announce(alert_message(updated))
-    return alert_json(updated)
+    return _resource(storage, updated)
+
+
+@router.post("/{alert_id}/acknowledge")
+async def acknowledge(alert_id: str, body: Acknowledge, request: Request, storage: StorageDep,
+                      who: PrincipalDep) -> dict[str, Any]:
+    """An officer has seen the alert (签收)."""
+    return await _move(request, storage, who, alert_id, "acknowledged", note=body.note)
+
+
+@router.post("/{alert_id}/dispatch")
+async def dispatch(alert_id: str, body: Dispatch, request: Request, storage: StorageDep,
+                   who: PrincipalDep) -> dict[str, Any]:
+    """A unit is sent (出警): its name is kept in the history."""
+    return await _move(request, storage, who, alert_id, "dispatched", unit=body.unit,
+                       note=body.note)
+
+
+@router.post("/{alert_id}/close")
+async def close(alert_id: str, body: Close, request: Request, storage: StorageDep,
+                who: PrincipalDep) -> dict[str, Any]:
+    """The alert ends (结案) with its outcome: recovered, not_found or false_alarm."""
+    return await _move(request, storage, who, alert_id, "closed", outcome=body.outcome,
+                       note=body.note)
+
+
+@router.post("/{alert_id}/status")
+async def change_status(alert_id: str, change: StatusChange, request: Request,
+                        storage: StorageDep, who: PrincipalDep) -> dict[str, Any]:
+    """Move an alert along new -> acknowledged -> dispatched (unit) -> closed (outcome): the
+    same rule as the three action routes."""
+    return await _move(request, storage, who, alert_id, change.status, note=change.note,
+                       unit=change.unit, outcome=change.outcome)

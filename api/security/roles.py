@@ -75,6 +75,9 @@ RULES: Final[dict[str, Rule]] = {
     "GET /alerts/stream": _ALERTS_READ,
     "GET /alerts/{alert_id}": _ALERTS_READ,
     "POST /alerts/{alert_id}/status": _rule("officer"),
+    "POST /alerts/{alert_id}/acknowledge": _rule("officer"),
+    "POST /alerts/{alert_id}/dispatch": _rule("officer"),
+    "POST /alerts/{alert_id}/close": _rule("officer"),
     # the watchlist (notes hold owners' contact details: not for analysts)
     "GET /watchlist": _WATCH_READ,
     "POST /watchlist": _WATCH_WRITE,

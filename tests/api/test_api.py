@@ -141,20 +141,36 @@ def test_companions(client: TestClient) -> None:
     assert c["tag_id"] == "AABBCCDD" and c["times"] == 2
 
 
-def test_alert_lifecycle(client: TestClient, storage: Storage) -> None:
+def test_alert_actions(client: TestClient, storage: Storage) -> None:
+    """Acknowledge, dispatch (a unit), close (an outcome): officers only, one rule, each step
+    in the alert's history; the resource shows its first and latest sighting."""
     (a,) = client.get("/api/v1/alerts").json()
     assert a["status"] == "new" and a["tag_id"] == TAG
+    assert a["first_sighting"]["reader_id"] and a["latest_sighting"]["first_seen"]
     aid = a["alert_id"]
-    r = client.post(f"/api/v1/alerts/{aid}/status", json={"status": "acknowledged"})
+    analyst = {"Authorization": f"Bearer {api_key(storage, 'zhao', 'analyst')}"}
+    for action, body in (("acknowledge", {}), ("dispatch", {"unit": "car 12"}),
+                         ("close", {"outcome": "false_alarm"})):
+        r = client.post(f"/api/v1/alerts/{aid}/{action}", json=body, headers=analyst)
+        assert r.status_code == 403, action
+    r = client.post(f"/api/v1/alerts/{aid}/acknowledge", json={"note": "seen"})
     assert r.status_code == 200 and r.json()["history"][-1]["actor"] == "wang"
     assert client.post(f"/api/v1/alerts/{aid}/status", json={"status": "new"}).status_code == 409
     assert client.post(f"/api/v1/alerts/{aid}/status", json={"status": "gone"}).status_code == 422
-    assert client.post("/api/v1/alerts/nope/status", json={"status": "closed"}).status_code == 404
-    client.post(f"/api/v1/alerts/{aid}/status", json={"status": "dispatched", "note": "car 12"})
-    client.post(f"/api/v1/alerts/{aid}/status", json={"status": "closed"})
-    stored = storage.get_alert(aid)
-    assert stored is not None and [h.to_status for h in stored.history][-3:] == [
-        "acknowledged", "dispatched", "closed"]
+    assert client.post("/api/v1/alerts/nope/acknowledge", json={}).status_code == 404
+    assert client.post(f"/api/v1/alerts/{aid}/dispatch", json={}).status_code == 422
+    assert client.post(f"/api/v1/alerts/{aid}/status",
+                       json={"status": "dispatched"}).status_code == 422  # no unit
+    assert client.post(f"/api/v1/alerts/{aid}/dispatch",
+                       json={"unit": "car 12", "note": "north gate"}).status_code == 200
+    assert client.post(f"/api/v1/alerts/{aid}/close",
+                       json={"outcome": "stolen"}).status_code == 422
+    r = client.post(f"/api/v1/alerts/{aid}/close", json={"outcome": "recovered", "note": "ok"})
+    assert r.status_code == 200 and r.json()["status"] == "closed"
+    assert [(h["to"], h["note"]) for h in r.json()["history"]] == [
+        ("acknowledged", "seen"), ("dispatched", "unit: car 12; north gate"),
+        ("closed", "outcome: recovered; ok")]
+    assert client.get(f"/api/v1/alerts/{aid}").json()["history"] == r.json()["history"]
 
 
 def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage) -> None:
