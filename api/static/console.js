@@ -91,7 +91,7 @@ async function showReader(r) {
   if (!reason) return;
   const until = new Date(), since = new Date(until - 20 * 60 * 1000);
   try {
-    const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason});
+    const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason, format: "json"});
     const rows = await api(`/api/v1/readers/${encodeURIComponent(r.reader_id)}/passes?${q}`);
     const t = el("table");
     t.append(el("tr", {}, ""));
@@ -111,7 +111,7 @@ async function showReader(r) {
 
 async function showTrail(tag, hours, reason, predicted = []) {
   const until = new Date(), since = new Date(until - hours * 3600 * 1000);
-  const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason});
+  const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason, format: "json"});
   const trail = await api(`/api/v1/tags/${encodeURIComponent(tag)}/trail?${q}`);
   const ov = $("overlay");
   ov.replaceChildren();

@@ -4,6 +4,8 @@ test_api_live.py."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -82,7 +84,8 @@ def test_insecure_settings_refused() -> None:
 def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> None:
     r = client.get(f"/api/v1/tags/{TAG}/trail", params=WINDOW)
     assert r.status_code == 422 and "reason" in r.text  # no reason, no query
-    r = client.get(f"/api/v1/tags/{TAG.lower()}/trail", params={**WINDOW, "reason": "case C-1"})
+    r = client.get(f"/api/v1/tags/{TAG.lower()}/trail",
+                   params={**WINDOW, "reason": "  case C-1 ", "format": "json"})
     assert r.status_code == 200, r.text
     trail = r.json()
     assert [len(t["passes"]) for t in trail["trips"]] == [3, 1]  # 56 min gap splits the trip
@@ -92,9 +95,55 @@ def test_trail_is_audited_and_correct(client: TestClient, storage: Storage) -> N
     audit = storage.audit_log(action="trail")
     assert len(audit) == 1 and audit[0].actor == "wang" and audit[0].reason == "case C-1"
     assert audit[0].params["tag_id"] == TAG
-    gj = client.get(f"/api/v1/tags/{TAG}/trail",
-                    params={**WINDOW, "reason": "case C-1", "format": "geojson"}).json()
+
+
+def test_trail_exports_geojson_by_default_and_csv(client: TestClient, storage: Storage) -> None:
+    gj = client.get(f"/api/v1/tags/{TAG}/trail", params={**WINDOW, "reason": "case C-1"}).json()
     assert gj["type"] == "FeatureCollection"
+    points = [f for f in gj["features"] if f["geometry"]["type"] == "Point"]
+    lines = [f for f in gj["features"] if f["geometry"]["type"] == "LineString"]
+    assert len(points) == 4 and len(lines) == 2  # 4 passes; 2 hops in the first trip
+    assert all(len(f["geometry"]["coordinates"]) == 2 for f in lines)
+    assert [(f["properties"]["from"], f["properties"]["to"]) for f in lines] == [
+        ("rd-a", "rd-b"), ("rd-b", "rd-c")]
+    for f in lines:
+        assert isinstance(f["properties"]["implausible"], bool)
+        assert f["properties"]["speed_kmh"] > 0
+    r = client.get(f"/api/v1/tags/{TAG}/trail",
+                   params={**WINDOW, "reason": "case C-1", "format": "csv"})
+    assert r.status_code == 200 and r.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(r.text)))
+    assert [row["reader_id"] for row in rows] == ["rd-a", "rd-b", "rd-c", "rd-c"]
+    assert [row["trip"] for row in rows] == ["0", "0", "0", "1"]
+    assert rows[0]["speed_kmh"] == "" and rows[1]["from_reader"] == "rd-a"
+    assert rows[1]["implausible"] == "false" and float(rows[1]["speed_kmh"]) > 0
+    assert len(storage.audit_log(action="trail")) == 2  # each export audited once
+
+
+def test_trail_window_defaults_to_the_last_day(client: TestClient, storage: Storage) -> None:
+    r = client.get(f"/api/v1/tags/{TAG}/trail", params={"reason": "case C-1"})
+    assert r.status_code == 200 and r.json()["features"] == []  # the data is older
+    (entry,) = storage.audit_log(action="trail")
+    since, until = parse_time(entry.params["since"]), parse_time(entry.params["until"])
+    assert until - since == timedelta(hours=24)
+    assert abs(until - utcnow()) < timedelta(minutes=1)
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "%20%20%20", "ab", " a b ", "case\x00 1",
+                                    "case\n12", "case\u202e12", "case\t12"])
+def test_reasons_are_checked(client: TestClient, storage: Storage, reason: str) -> None:
+    """Trimmed, at least three visible characters, no control characters: 422 with a
+    message, and nothing audited."""
+    r = client.get(f"/api/v1/tags/{TAG}/trail",
+                   params={**WINDOW, "reason": reason.replace("%20", " ")})
+    assert r.status_code == 422 and "reason" in r.text
+    assert storage.audit_log(action="trail") == []
+
+
+def test_a_short_chinese_reason_is_enough(client: TestClient, storage: Storage) -> None:
+    r = client.get(f"/api/v1/tags/{TAG}/trail", params={**WINDOW, "reason": " 盗窃案 "})
+    assert r.status_code == 200
+    assert [e.reason for e in storage.audit_log(action="trail")] == ["盗窃案"]
 
 
 @pytest.mark.parametrize(
