@@ -91,7 +91,7 @@ async function showReader(r) {
   if (!reason) return;
   const until = new Date(), since = new Date(until - 20 * 60 * 1000);
   try {
-    const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason, format: "json"});
+    const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason});
     const rows = await api(`/api/v1/readers/${encodeURIComponent(r.reader_id)}/passes?${q}`);
     const t = el("table");
     t.append(el("tr", {}, ""));
