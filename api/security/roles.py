@@ -81,6 +81,7 @@ RULES: Final[dict[str, Rule]] = {
     # the watchlist (notes hold owners' contact details: not for analysts)
     "GET /watchlist": _WATCH_READ,
     "POST /watchlist": _WATCH_WRITE,
+    "POST /watchlist/import": _WATCH_WRITE,
     "DELETE /watchlist/{tag_id}": _WATCH_WRITE,
     # operations
     "GET /users": _rule("admin"),

@@ -232,12 +232,35 @@ def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage)
     assert [w["tag_id"] for w in client.get("/api/v1/watchlist").json()] == ["AABBCCDD"]
     assert client.post("/api/v1/watchlist",
                        json={"tag_id": "zz", "case_no": "C"}).status_code == 422
-    assert client.delete("/api/v1/watchlist/AABBCCDD").status_code == 200
-    assert client.delete("/api/v1/watchlist/AABBCCDD").status_code == 404
+    assert client.delete("/api/v1/watchlist/AABBCCDD").status_code == 422  # the outcome?
+    assert client.delete("/api/v1/watchlist/AABBCCDD",
+                         params={"status": "recovered"}).status_code == 200
+    assert client.delete("/api/v1/watchlist/AABBCCDD",
+                         params={"status": "recovered"}).status_code == 404
     # the same use case as pak watchlist: the attempt that changed nothing is audited too
     log = storage.audit_log()
     assert [e.action for e in log] == ["watchlist_add", "watchlist_remove", "watchlist_remove"]
     assert [e.params["changed"] for e in log[1:]] == [1, 0] and log[0].params["via"] == "api"
+
+
+def test_watchlist_csv_import_reports_every_refused_line(client: TestClient,
+                                                         storage: Storage) -> None:
+    bad = "tag_id,case,note\nAABB03,C-3,\nNOTHEX,C-4,\nAABB05,,x\n"
+    r = client.post("/api/v1/watchlist/import", content=bad.encode(),
+                    headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422
+    assert [x["line"] for x in r.json()["rejected"]] == [3, 4] and r.json()["added"] == 0
+    assert storage.watchlist() == []  # all or nothing
+    r = client.post("/api/v1/watchlist/import", content=b"AABB05,C-5\n",
+                    headers={"Content-Type": "text/csv"})
+    assert r.status_code == 422 and "header" in r.json()["rejected"][0]["error"]
+    good = "\ufefftag_id,case,reporter\naa bb 01,C-1,Wang\nAABB02,C-2,\n"
+    r = client.post("/api/v1/watchlist/import", content=good.encode(),
+                    headers={"Content-Type": "text/csv"})
+    assert r.status_code == 201 and r.json() == {"added": 2, "rejected": []}
+    assert {w.tag_id for w in storage.watchlist()} == {"AABB01", "AABB02"}
+    assert [e.params["via"] for e in storage.audit_log(action="watchlist_add")] == [
+        "api import", "api import"]
 
 
 def test_stats_and_console(client: TestClient) -> None:
