@@ -13,7 +13,13 @@ from pydantic import BaseModel, Field
 from api.deps import PrincipalDep, StorageDep
 from api.serialize import watch_json
 from pak.wire.watchlist import WatchEntryRecord
-from tracker.usecases.watchlist import Announce, import_watchlist, report_stolen, withdraw
+from tracker.usecases.watchlist import (
+    Announce,
+    WatchlistConflict,
+    import_watchlist,
+    report_stolen,
+    withdraw,
+)
 
 router = APIRouter(prefix="/api/v1/watchlist", tags=["watchlist"])
 
@@ -37,12 +43,16 @@ def _announcer(request: Request) -> Announce | None:
     return announce
 
 
-@router.post("", status_code=201, response_model=WatchEntryRecord)
+@router.post("", status_code=201, response_model=WatchEntryRecord, responses={
+    409: {"description": "the tag is already on the watchlist under another case"}})
 def report(body: Report, request: Request, storage: StorageDep,
            who: PrincipalDep) -> dict[str, Any]:
-    entry = report_stolen(storage, body.tag_id.upper(), case_no=body.case_no,
-                          reporter=body.reporter or who.user, note=body.note, actor=who.user,
-                          via="api", announce=_announcer(request))
+    try:
+        entry = report_stolen(storage, body.tag_id.upper(), case_no=body.case_no,
+                              reporter=body.reporter or who.user, note=body.note,
+                              actor=who.user, via="api", announce=_announcer(request))
+    except WatchlistConflict as e:
+        raise HTTPException(409, str(e)) from None
     return watch_json(entry)
 
 

@@ -243,6 +243,29 @@ def test_watchlist_changes_need_an_officer(client: TestClient, storage: Storage)
     assert [e.params["changed"] for e in log[1:]] == [1, 0] and log[0].params["via"] == "api"
 
 
+def test_one_active_watchlist_entry_per_tag(client: TestClient, storage: Storage) -> None:
+    """A second report under the same case updates the entry; under another case it is
+    refused (409, naming the case), over the API and in an import; after recovery the tag
+    may be reported again."""
+    assert client.post("/api/v1/watchlist", json={"tag_id": "AABB01", "case_no": "C-1"}
+                       ).status_code == 201
+    r = client.post("/api/v1/watchlist", json={"tag_id": "aabb01", "case_no": "C-1",
+                                               "note": "blue"})
+    assert r.status_code == 201 and r.json()["note"] == "blue"
+    r = client.post("/api/v1/watchlist", json={"tag_id": "AABB01", "case_no": "C-2"})
+    assert r.status_code == 409 and "C-1" in r.json()["detail"]
+    r = client.post("/api/v1/watchlist/import", headers={"Content-Type": "text/csv"},
+                    content=b"tag_id,case\nAABB01,C-3\nAABB02,C-4\nAABB02,C-5\n")
+    assert r.status_code == 422
+    assert [x["line"] for x in r.json()["rejected"]] == [2, 4]
+    assert [(w.tag_id, w.case_no) for w in storage.watchlist()] == [("AABB01", "C-1")]
+    assert client.delete("/api/v1/watchlist/AABB01",
+                         params={"status": "recovered"}).status_code == 200
+    assert client.post("/api/v1/watchlist", json={"tag_id": "AABB01", "case_no": "C-2"}
+                       ).status_code == 201
+    assert [(w.tag_id, w.case_no) for w in storage.watchlist()] == [("AABB01", "C-2")]
+
+
 def test_watchlist_csv_import_reports_every_refused_line(client: TestClient,
                                                          storage: Storage) -> None:
     bad = "tag_id,case,note\nAABB03,C-3,\nNOTHEX,C-4,\nAABB05,,x\n"

@@ -27,7 +27,8 @@ from tracker.storage.records import WatchEntry
 from tracker.usecases.audit import record_audit
 from tracker.watchlist import WatchlistError, normalise_tag
 
-__all__ = ["Announce", "ImportRow", "Rejected", "WatchlistPort", "import_watchlist",
+__all__ = ["Announce", "ImportRow", "Rejected", "WatchlistConflict", "WatchlistPort",
+           "import_watchlist",
            "read_watchlist_csv", "report_stolen", "watchlist_announcer", "withdraw"]
 
 #: ``announce(payload)``: publish one change on ``{root}/watchlist``.
@@ -49,6 +50,25 @@ def watchlist_announcer(publish: Callable[[str, bytes, int], object], topics: To
     return announce
 
 
+class WatchlistConflict(WatchlistError):
+    """A report for a tag already active under another case: one active entry per tag."""
+
+    def __init__(self, tag_id: str, case_no: str) -> None:
+        super().__init__(f"标签 {tag_id} 已在布控中（案件 {case_no}） (tag {tag_id} is already "
+                         f"on the watchlist under case {case_no})")
+        self.tag_id = tag_id
+        self.case_no = case_no
+
+
+def _check_one_active(store: WatchlistStore, tag_id: str, case_no: str) -> None:
+    """One active entry per tag: a report under the same case updates it; under another case
+    it is refused, naming the case that holds the tag (until the storage keeps several cases
+    on one entry)."""
+    for other in store.watchlist(status="active", tag_id=tag_id):
+        if other.case_no != case_no:
+            raise WatchlistConflict(tag_id, other.case_no)
+
+
 def report_stolen(store: WatchlistPort, tag_id: str, *, case_no: str, actor: str | None,
                   via: str, reporter: str | None = None, note: str = "",
                   reported_at: datetime | None = None, announce: Announce | None = None,
@@ -56,6 +76,7 @@ def report_stolen(store: WatchlistPort, tag_id: str, *, case_no: str, actor: str
     """Put ``tag_id`` (normalised by the caller) on the watchlist under ``case_no``, audit it
     as ``actor`` (None: the operating-system user), and announce it."""
     now = at or utcnow()
+    _check_one_active(store, tag_id, case_no)
     entry = store.watchlist_add(tag_id, case_no=case_no, reporter=reporter,
                                 reported_at=reported_at or now, note=note, at=now)
     record_audit(store, actor=actor, action="watchlist_add", reason=f"case {case_no}",
@@ -87,6 +108,7 @@ def withdraw(store: WatchlistPort, tag_id: str, *, status: str, actor: str | Non
 
 @dataclass(frozen=True, slots=True)
 class ImportRow:
+    line: int
     tag_id: str
     case: str
     reporter: str | None
@@ -122,7 +144,7 @@ def read_watchlist_csv(text: str, *, now: datetime) -> tuple[list[ImportRow], li
             if not r.get("case"):
                 raise WatchlistError("case is empty")
             when = r.get("reported_at")
-            rows.append(ImportRow(normalise_tag(r.get("tag_id", "")), r["case"],
+            rows.append(ImportRow(n, normalise_tag(r.get("tag_id", "")), r["case"],
                                   r.get("reporter") or None,
                                   parse_when(when, now) if when else None, r.get("note", "")))
         except (WatchlistError, ConfigError, ValueError) as e:
@@ -138,6 +160,16 @@ def import_watchlist(store: WatchlistPort, text: str, *, actor: str | None, via:
     count returned."""
     now = at or utcnow()
     rows, rejected = read_watchlist_csv(text, now=now)
+    first_case: dict[str, str] = {}  # tag -> the case of its first row in the file
+    for r in rows:
+        try:
+            case = first_case.setdefault(r.tag_id, r.case)
+            if case != r.case:
+                raise WatchlistConflict(r.tag_id, case)
+            _check_one_active(store, r.tag_id, r.case)
+        except WatchlistConflict as e:
+            rejected.append(Rejected(r.line, str(e)))
+    rejected.sort(key=lambda x: x.line)
     if rejected:
         return 0, rejected
     for r in rows:
