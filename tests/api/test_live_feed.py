@@ -155,3 +155,23 @@ def test_a_status_change_reaches_every_api_instance(
             _eid, got = feed.next_alert()
         assert got["alert_id"] == alert["alert_id"] and got["status"] == "acknowledged"
         assert got["rev"] >= alert["rev"]
+
+
+def test_a_disabled_accounts_feed_ends(tmp_path: Path, mqtt_url: str, topic_root: str) -> None:
+    db = f"sqlite:///{tmp_path / 'end.sqlite3'}"
+    with open_storage(db) as s:
+        s.migrate()
+    auth = _add_key(db, "li", "officer")
+    with _api(db, mqtt_url, topic_root) as base, _feed(base, auth) as feed:
+        assert feed.next() == ("feed", None, {"live": True})
+        assert feed.next() == ("heartbeat", None, None)
+        subprocess.run([sys.executable, "-m", "pak.cli", "users", "disable", "li", "--db", db],
+                       capture_output=True, check=True)
+        # a heartbeat may have left while the command ran; the first after it ends the feed
+        events = [feed.next()]
+        while events[-1][0] == "heartbeat":
+            events.append(feed.next())
+        kind, _eid, data = events[-1]
+        assert kind == "end" and "API" in data["detail"] and len(events) <= 3, events
+        with pytest.raises(AssertionError, match="ended"):
+            feed.next()
