@@ -27,6 +27,13 @@ from tracker.storage import open_storage
 HEARTBEAT_S = 1.0
 
 
+def _db(tmp_path: Path) -> str:
+    db = f"sqlite:///{tmp_path / 'feed.sqlite3'}"
+    with open_storage(db) as s:
+        s.migrate()
+    return db
+
+
 def _add_key(db: str, user: str, role: str) -> dict[str, str]:
     made = subprocess.run([sys.executable, "-m", "pak.cli", "users", "add", user, "--role",
                            role, "--api-key", "--db", db], capture_output=True, text=True,
@@ -117,9 +124,7 @@ def _send(pub: mqtt.Client, root: str, message: dict[str, Any]) -> None:
 
 def test_feed_stays_open_then_replays_what_a_client_missed(
         tmp_path: Path, mqtt_url: str, topic_root: str, publisher: mqtt.Client) -> None:
-    db = f"sqlite:///{tmp_path / 'feed.sqlite3'}"
-    with open_storage(db) as s:
-        s.migrate()
+    db = _db(tmp_path)
     auth = _add_key(db, "dispatch", "officer")
     with _api(db, mqtt_url, topic_root) as base:
         with _feed(base, auth) as feed:
@@ -141,9 +146,7 @@ def test_feed_stays_open_then_replays_what_a_client_missed(
 
 def test_a_status_change_reaches_every_api_instance(
         tmp_path: Path, mqtt_url: str, topic_root: str, publisher: mqtt.Client) -> None:
-    db = f"sqlite:///{tmp_path / 'two.sqlite3'}"
-    with open_storage(db) as s:
-        s.migrate()
+    db = _db(tmp_path)
     auth = _add_key(db, "wang", "officer")
     alert = _raise(db, 7)
     with _api(db, mqtt_url, topic_root) as one, _api(db, mqtt_url, topic_root) as two:
@@ -158,9 +161,7 @@ def test_a_status_change_reaches_every_api_instance(
 
 
 def test_a_disabled_accounts_feed_ends(tmp_path: Path, mqtt_url: str, topic_root: str) -> None:
-    db = f"sqlite:///{tmp_path / 'end.sqlite3'}"
-    with open_storage(db) as s:
-        s.migrate()
+    db = _db(tmp_path)
     auth = _add_key(db, "li", "officer")
     with _api(db, mqtt_url, topic_root) as base, _feed(base, auth) as feed:
         assert feed.next() == ("feed", None, {"live": True})
