@@ -23,7 +23,8 @@ from typing import Final
 from pak.wire.common import VERSION, dumps, load_object
 from pak.wire.errors import BAD_ENVELOPE, LOADING, WireError
 
-__all__ = ["REASONS", "SCHEMA", "Envelope", "control", "encode_envelope", "parse_envelope"]
+__all__ = ["REASONS", "SCHEMA", "Envelope", "accept_control", "control", "encode_envelope",
+           "parse_envelope"]
 
 SCHEMA: Final = "envelope"
 REASONS: Final = (*LOADING, BAD_ENVELOPE)
@@ -61,3 +62,11 @@ def control(body: bytes) -> bytes:
     Unsigned trial deployments (today: all of them) send the body as it is. Issue 18 makes
     this wrap the body in a signed :class:`Envelope` when a signing key is configured."""
     return body
+
+
+def accept_control(payload: bytes) -> bytes:
+    """The receiving side of :func:`control`: the body of a control message as received.
+
+    Unsigned trial deployments (today: all of them) take the payload as it is. Issue 18 makes
+    this verify and unwrap the signed :class:`Envelope`."""
+    return payload
