@@ -84,7 +84,7 @@ class HitLane:
                         protocol=protocol)
         c.on_connect = self._connected_cb
         c.on_disconnect = self._disconnected_cb
-        c.on_subscribe = lambda *a: self._subscribed.set()
+        c.on_subscribe = self._subscribed_cb
         c.on_message = self._message_cb
         self._client = c
 
@@ -154,9 +154,12 @@ class HitLane:
             return
         client.subscribe(self.topics.all_gateways("hits"), qos=1)
         self._connected.set()
-        event(log, logging.INFO, "hit_lane_connected", topic=self.topics.all_gateways("hits"))
         self._published = None  # a broker that restarted may have lost the retained list
         self._wake.set()
+
+    def _subscribed_cb(self, *args: Any) -> None:
+        self._subscribed.set()
+        event(log, logging.INFO, "hit_lane_subscribed", topic=self.topics.all_gateways("hits"))
 
     def _disconnected_cb(self, client: mqtt.Client, userdata: Any, flags: mqtt.DisconnectFlags,
                          reason: ReasonCode, properties: Properties | None) -> None:

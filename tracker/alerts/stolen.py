@@ -81,7 +81,9 @@ class StolenHandler:
     def _hit(self, s: Sighting, entries: Sequence[WatchEntry],
              received_at: datetime) -> list[Alert]:
         with self._lane_lock:
-            via_hit = self._via_hit.pop(s.id, None) is not None and s.state == "open"
+            via_hit = s.state == "open" and s.id in self._via_hit
+            if via_hit:
+                del self._via_hit[s.id]
         if not via_hit and self._outbox.published("stolen_hit", s.id, s.state):
             return []  # a redelivery: published and handed to storage already
         detail = stolen_hit_detail(s, entries, self._registry, self._storage, self._movement,
