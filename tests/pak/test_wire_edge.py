@@ -74,7 +74,8 @@ def test_hash_refuses_short_keys_and_non_tags() -> None:
 @settings(max_examples=200, deadline=None)
 @given(st.one_of(st.binary(max_size=300),
                  st.dictionaries(st.sampled_from(["v", "topic", "rev", "kid", "hashes", "x"]),
-                                 st.one_of(st.none(), st.integers(-2**63, 2**64 - 1), st.text(max_size=40),
+                                 st.one_of(st.none(), st.integers(-2**63, 2**64 - 1),
+                                           st.text(max_size=40),
                                            st.lists(st.text(max_size=40), max_size=3)))
                  .map(orjson.dumps)))
 def test_hostile_snapshots_are_refused_with_a_code(payload: bytes) -> None:
