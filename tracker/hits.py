@@ -79,6 +79,7 @@ class HitLane:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._connected = threading.Event()
+        self._lane_thread: int | None = None  # paho's network thread of this connection
         self._subscribed = threading.Event()
         c = make_client(brokers, backoff=CENTRE_BACKOFF, client_id=client_id,
                         protocol=protocol)
@@ -107,6 +108,15 @@ class HitLane:
             self._thread.join(5.0)
         self._client.disconnect()
         self._client.loop_stop()
+
+    def in_lane(self) -> bool:
+        """True on this lane's own network thread (where hits are handled)."""
+        return threading.get_ident() == self._lane_thread
+
+    def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
+        """Publish on this lane's connection (the alerts a hit raised: never queued behind
+        the bulk lane's connection and its busy network thread)."""
+        self._client.publish(topic, payload, qos=qos, retain=retain)
 
     def wait_subscribed(self, timeout: float) -> bool:
         """True once the hit subscription is acknowledged (tests, the benchmark)."""
@@ -152,6 +162,7 @@ class HitLane:
         if reason.is_failure:
             event(log, logging.WARNING, "hit_lane_refused", reason=str(reason))
             return
+        self._lane_thread = threading.get_ident()
         client.subscribe(self.topics.all_gateways("hits"), qos=1)
         self._connected.set()
         self._published = None  # a broker that restarted may have lost the retained list

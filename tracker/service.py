@@ -76,6 +76,10 @@ class TrackerService:
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Publish on the tracker's MQTT connection (alerts)."""
+        if self.hits is not None and self.hits.in_lane():
+            # an alert the priority lane raised leaves by its own connection
+            self.hits.publish(topic, payload, qos, retain)
+            return
         if self.ingest is None:
             raise RuntimeError("the tracker is not started")
         self.ingest.publish(topic, payload, qos, retain)

@@ -30,7 +30,7 @@ from pak.wire.receipts import parse_receipts
 from pak.wire.sightings import encode_sightings
 from pak.wire.topics import Topics
 from tests import services
-from tests.support.procs import tracker
+from tests.support.procs import TrackerProcess, tracker
 from tests.support.wait import eventually
 from tests.support.wire_schema import validate
 from tracker.storage import Reader, open_storage
@@ -86,6 +86,16 @@ def listening(url: str, *topics: str) -> Iterator[Listener]:
         li.close()
 
 
+@contextmanager
+def hit_tracker(tmp: Path, mqtt_url: str, root: str) -> Iterator[tuple[str, TrackerProcess]]:
+    """A tracker with the edge key, watching TAG, its hit lane subscribed: (db, process)."""
+    db, extra = prepare(tmp)
+    with tracker(tmp, mqtt=mqtt_url, db=db, root=root, extra=extra,
+                 client_id=services.unique("trk-")) as trk:
+        trk.wait_log("hit_lane_subscribed", 10)
+        yield db, trk
+
+
 def prepare(tmp: Path) -> tuple[str, list[str]]:
     url = f"sqlite://{tmp / 'pak.db'}"
     with open_storage(url) as st:
@@ -114,14 +124,11 @@ def receipted_closed(li: Listener) -> set[int]:
 
 def test_a_hit_overtakes_a_backlog_and_is_one_alert_event(tmp_path: Path, mqtt_url: str,
                                                           topic_root: str) -> None:
-    db, extra = prepare(tmp_path)
     topics = Topics(topic_root)
-    with tracker(tmp_path, mqtt=mqtt_url, db=db, root=topic_root, extra=extra,
-                 client_id=services.unique("trk-")) as trk, \
+    with hit_tracker(tmp_path, mqtt_url, topic_root) as (db, _), \
             listening(mqtt_url, topics.alerts("#"), topics.receipts("gw-bulk"),
                       topics.receipts("gw-hit")) as li, \
             listening(mqtt_url) as gw:
-        trk.wait_log("hit_lane_subscribed", 10)
         # The backlog: queued at the broker before the hit (all PUBACKed), then the hit.
         now = utcnow()
         infos = []
@@ -166,13 +173,10 @@ def test_a_hit_overtakes_a_backlog_and_is_one_alert_event(tmp_path: Path, mqtt_u
 
 def test_hits_the_watchlist_does_not_hold_raise_nothing(tmp_path: Path, mqtt_url: str,
                                                          topic_root: str) -> None:
-    db, extra = prepare(tmp_path)
     topics = Topics(topic_root)
-    with tracker(tmp_path, mqtt=mqtt_url, db=db, root=topic_root, extra=extra,
-                 client_id=services.unique("trk-")) as trk, \
+    with hit_tracker(tmp_path, mqtt_url, topic_root) as (db, trk), \
             listening(mqtt_url, topics.alerts("#"), topics.edge_watchlist) as li, \
             listening(mqtt_url) as gw:
-        trk.wait_log("hit_lane_subscribed", 10)
         # The edge list: retained, the watchlist's keyed hashes.
         eventually(lambda: li.on("/edge/watchlist"), 10, "the edge list")
         first = parse_edge_watchlist(li.on("/edge/watchlist")[-1][1])
