@@ -77,7 +77,7 @@ class EdgeList:
     def apply(self, payload: bytes, *, persist: bool = True) -> bool:
         """Apply a snapshot as received from the broker; True when it became the list."""
         try:
-            snap = parse_edge_watchlist(accept_control(payload))
+            snap = parse_edge_watchlist(accept_control(payload, self._topic))
         except WireError as e:
             return self._refuse(e.reason, e.detail)
         if snap.topic != self._topic:

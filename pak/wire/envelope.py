@@ -64,9 +64,11 @@ def control(body: bytes) -> bytes:
     return body
 
 
-def accept_control(payload: bytes) -> bytes:
-    """The receiving side of :func:`control`: the body of a control message as received.
+def accept_control(payload: bytes, topic: str) -> bytes:
+    """The receiving side of :func:`control`: the body bytes a control-message parser reads,
+    from the ``payload`` received on ``topic``.
 
-    Unsigned trial deployments (today: all of them) take the payload as it is. Issue 18 makes
-    this verify and unwrap the signed :class:`Envelope`."""
+    Unsigned trial deployments (today: all of them) take the payload as the body. Issue 18
+    makes this unwrap the :class:`Envelope`, verify its signature and raise WireError for an
+    unsigned or badly signed one; the parser then checks that the body names ``topic``."""
     return payload
