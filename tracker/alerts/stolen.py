@@ -7,6 +7,12 @@ published at once on ``{root}/alerts/{kind}`` (QoS 1) and returned, so the pipel
 with the batch; then it is queued for the enrichment worker (tracker/alerts/enrich.py), which
 publishes the vehicle, earlier passes and predictions as an update of the same alert.
 
+The priority lane (tracker/hits.py) calls :meth:`StolenHandler.on_hit` on its own thread when
+a gateway flags an open sighting: the same check against this instance's watchlist, the same
+alert published at once. The bulk lane's check of that sighting then finds the cause published
+(no second event: one alert event per hit, whichever lane came first) and returns the alerts
+the hit lane raised, to be stored with the batch; hits themselves are never stored.
+
 Ids (tracker/alerts/ids.py :func:`stolen_alert_id`): one open alert per watchlist entry,
 ``stolen_hit:{tag}:{case}``, so every instance derives the same id without asking storage;
 each hit is an event of it (its sighting joins the alert, a new ``rev``). Once storage says an
@@ -22,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -72,6 +79,9 @@ class StolenHandler:
         self._registry = registry
         self._lock = threading.Lock()  # the receive thread and the worker share _known
         self._known: dict[tuple[str, str], _Known] = {}
+        self._lane_lock = threading.Lock()  # the hit lane's thread against the bulk lane's
+        # raised by the hit lane, not yet handed to the bulk lane's batch for storage
+        self._via_hit: OrderedDict[SightingId, list[Alert]] = OrderedDict()
         trip_gap = timedelta(seconds=settings.trip_gap_s)
 
         def enrich(s: Sighting) -> dict[str, object]:
@@ -140,10 +150,33 @@ class StolenHandler:
                 alerts.extend(self._hit(s, entries, received_at))
         return alerts
 
+    def on_hit(self, s: Sighting, received_at: datetime) -> bool:
+        """The priority lane's fast path for one open sighting a gateway flagged: True when
+        this instance's own watchlist holds the tag and the alert went out now."""
+        entries = self._watchlist.lookup(s.tag_id)
+        if not entries or s.state != "open":
+            return False  # a gateway can make the centre look sooner, never make it believe
+        with self._lane_lock:
+            if not self._outbox.first_publish(KIND, s.id, s.state):
+                return False  # the bulk lane was first
+            self._via_hit[s.id] = self._raise(s, entries, received_at)
+            if len(self._via_hit) > 10_000:
+                self._via_hit.popitem(last=False)
+        return True
+
     def _hit(self, s: Sighting, entries: Sequence[WatchEntry],
              received_at: datetime) -> list[Alert]:
-        if not self._outbox.first_publish(KIND, s.id, s.state):
-            return []  # a redelivery: published and handed to storage already
+        with self._lane_lock:
+            held = self._via_hit.pop(s.id, None) if s.state == "open" else None
+            if held is not None:
+                return held  # published by the hit lane: stored with this batch
+            if not self._outbox.first_publish(KIND, s.id, s.state):
+                return []  # a redelivery: published and handed to storage already
+        return self._raise(s, entries, received_at)
+
+    def _raise(self, s: Sighting, entries: Sequence[WatchEntry],
+               received_at: datetime) -> list[Alert]:
+        """Publish the hit on each of its entries' alerts and queue their enrichment."""
         base = hit_detail(s, entries, self._registry, received_at=received_at)
         out: list[Alert] = []
         for e in entries:

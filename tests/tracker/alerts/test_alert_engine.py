@@ -147,7 +147,9 @@ def test_a_redelivered_sighting_makes_no_second_alert(st: Storage,
     assert [a.alert_id for a in first] == [AID]
     assert again == [] and closed_again == []
     assert [a.alert_id for a in closed] == [AID]
-    enriched(pub, 1)
+    eventually(lambda: list(pub.items)[-1][1]["detail"]["enriched"]
+               and list(pub.items)[-1][1]["detail"]["seen"]["direction"] is not None, 10,
+               "the closed form's enrichment published last")
     # raised, then updated with the direction, enriched after: one id, revs growing in the
     # order they were published (the open form's enrichment is skipped once the closed form
     # is the alert's latest in storage)
