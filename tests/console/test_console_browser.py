@@ -22,6 +22,11 @@ from pathlib import Path
 
 import paho.mqtt.client as mqtt
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.remote.webdriver import WebDriver
+from selenium.webdriver.support import expected_conditions as ec
+from selenium.webdriver.support.ui import Select, WebDriverWait
 
 from pak.alert import Alert
 from pak.types import Sighting, SightingId
@@ -37,11 +42,6 @@ DRIVER = "/usr/bin/chromedriver"
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "console"
 STOLEN = "30000000"
 PASSWORD = "测试-Pass-2026"
-
-webdriver = pytest.importorskip("selenium.webdriver")
-from selenium.webdriver.common.by import By  # noqa: E402
-from selenium.webdriver.support import expected_conditions as ec  # noqa: E402
-from selenium.webdriver.support.ui import Select, WebDriverWait  # noqa: E402
 
 
 def _need_browser() -> None:
@@ -100,7 +100,7 @@ def _hit(now: datetime) -> Alert:
 
 
 @pytest.fixture
-def browser() -> Iterator[object]:
+def browser() -> Iterator[WebDriver]:
     _need_browser()
     from selenium.webdriver.chrome.options import Options
     from selenium.webdriver.chrome.service import Service
@@ -123,15 +123,15 @@ def browser() -> Iterator[object]:
         shutil.rmtree(profile, ignore_errors=True)
 
 
-def _shot(driver: object, name: str) -> None:
+def _shot(driver: WebDriver, name: str) -> None:
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     path = ARTIFACTS / f"{name}.png"
-    driver.save_screenshot(str(path))  # type: ignore[attr-defined]
+    driver.save_screenshot(str(path))
     print(f"screenshot: {path}")
 
 
 def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
-        tmp_path: Path, mqtt_url: str, topic_root: str, browser: object) -> None:
+        tmp_path: Path, mqtt_url: str, topic_root: str, browser: WebDriver) -> None:
     d = browser
     now = datetime.now(UTC)
     db = f"sqlite:///{tmp_path / 'console.sqlite3'}"
@@ -157,22 +157,22 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         services.wait_port("127.0.0.1", port, timeout=20)
         base = f"http://127.0.0.1:{port}"
         wait = WebDriverWait(d, 10, poll_frequency=0.05)
-        d.get(base + "/")  # type: ignore[attr-defined]
+        d.get(base + "/")
         # signed out: the sign-in dialog, in Chinese
         wait.until(ec.visibility_of_element_located((By.ID, "login")))
-        assert d.find_element(By.ID, "login-submit").text == "登录"  # type: ignore[attr-defined]
-        d.find_element(By.ID, "login-user").send_keys("wang")  # type: ignore[attr-defined]
-        d.find_element(By.ID, "login-password").send_keys(PASSWORD)  # type: ignore[attr-defined]
-        d.find_element(By.ID, "login-submit").click()  # type: ignore[attr-defined]
+        assert d.find_element(By.ID, "login-submit").text == "登录"
+        d.find_element(By.ID, "login-user").send_keys("wang")
+        d.find_element(By.ID, "login-password").send_keys(PASSWORD)
+        d.find_element(By.ID, "login-submit").click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "user"), "wang（民警）"))
         # the map: Leaflet from the API, the roads layer and the readers drawn
-        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, ".reader-dot")) == 4)  # type: ignore[attr-defined]
-        wait.until(lambda _: len(d.find_elements(  # type: ignore[attr-defined]
+        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, ".reader-dot")) == 4)
+        wait.until(lambda _: len(d.find_elements(
             By.CSS_SELECTOR, ".leaflet-overlay-pane path")) >= 4 + 12)
         # the stream's EventSource is open before the alert goes out
-        wait.until(lambda _: d.execute_script(  # type: ignore[attr-defined]
+        wait.until(lambda _: d.execute_script(
             "return stream && stream.readyState === EventSource.OPEN"))
-        eventually(lambda: d.execute_script("return document.getElementById('feed')"  # type: ignore[attr-defined]
+        eventually(lambda: d.execute_script("return document.getElementById('feed')"
                                             ".dataset.state") in ("live", "connecting"), 5,
                    "the feed state shown")
         pub.connect("127.0.0.1", int(mqtt_url.rsplit(":", 1)[1]))
@@ -192,23 +192,23 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         assert "flash" in item.get_attribute("class")
         item.click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "alert-body"), "由西向东"))
-        body = d.find_element(By.ID, "alert-body").text  # type: ignore[attr-defined]
+        body = d.find_element(By.ID, "alert-body").text
         assert "浙A12345" in body and "北山路口" in body and "教工路口" in body
         # the red stolen mark on the alert's position and the predicted reader with its ETA
-        assert d.find_elements(By.CSS_SELECTOR, ".hit-mark")  # type: ignore[attr-defined]
-        assert d.find_elements(By.CSS_SELECTOR, ".pred-mark")  # type: ignore[attr-defined]
+        assert d.find_elements(By.CSS_SELECTOR, ".hit-mark")
+        assert d.find_elements(By.CSS_SELECTOR, ".pred-mark")
         _shot(d, "alert-desktop")
 
         def act(name: str, fill: dict[str, str], status: str) -> None:
-            d.find_element(By.CSS_SELECTOR, f'#alert-actions [data-act="{name}"]').click()  # type: ignore[attr-defined]
+            d.find_element(By.CSS_SELECTOR, f'#alert-actions [data-act="{name}"]').click()
             wait.until(ec.visibility_of_element_located((By.ID, "ask")))
             for field, value in fill.items():
-                e = d.find_element(By.CSS_SELECTOR, f'#ask-fields [name="{field}"]')  # type: ignore[attr-defined]
+                e = d.find_element(By.CSS_SELECTOR, f'#ask-fields [name="{field}"]')
                 if e.tag_name == "select":
                     Select(e).select_by_value(value)
                 else:
                     e.send_keys(value)
-            d.find_element(By.ID, "ask-ok").click()  # type: ignore[attr-defined]
+            d.find_element(By.ID, "ask-ok").click()
             wait.until(ec.text_to_be_present_in_element(
                 (By.CSS_SELECTOR, f'#alerts li[data-id="{hit.alert_id}"] .badge'), status))
 
@@ -216,46 +216,46 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         act("dispatch", {"unit": "西湖巡逻二组"}, "已派警")
         _shot(d, "dialog-close")
         act("close", {"outcome": "recovered", "note": "车辆已找回，交还车主"}, "已办结")
-        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#alert-history li")) == 3)  # type: ignore[attr-defined]
-        history = d.find_element(By.ID, "alert-history").text  # type: ignore[attr-defined]
+        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#alert-history li")) == 3)
+        history = d.find_element(By.ID, "alert-history").text
         assert "已签收" in history and "已派警" in history and "已办结" in history
-        assert not d.find_elements(By.CSS_SELECTOR, "#alert-actions [data-act]")  # type: ignore[attr-defined]
+        assert not d.find_elements(By.CSS_SELECTOR, "#alert-actions [data-act]")
 
         # a trail: the reason is asked for, never pre-filled
-        assert d.find_element(By.ID, "trail-reason").get_attribute("value") == ""  # type: ignore[attr-defined]
-        d.find_element(By.ID, "trail-tag").send_keys(STOLEN)  # type: ignore[attr-defined]
-        d.find_element(By.ID, "trail-reason").send_keys("杭公刑(2026)1203号 追查被盗车辆")  # type: ignore[attr-defined]
-        d.find_element(By.CSS_SELECTOR, "#trail-form button").click()  # type: ignore[attr-defined]
-        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")) >= 4)  # type: ignore[attr-defined]
-        timeline = d.find_element(By.ID, "timeline").text  # type: ignore[attr-defined]
+        assert d.find_element(By.ID, "trail-reason").get_attribute("value") == ""
+        d.find_element(By.ID, "trail-tag").send_keys(STOLEN)
+        d.find_element(By.ID, "trail-reason").send_keys("杭公刑(2026)1203号 追查被盗车辆")
+        d.find_element(By.CSS_SELECTOR, "#trail-form button").click()
+        wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#timeline tbody tr")) >= 4)
+        timeline = d.find_element(By.ID, "timeline").text
         assert "文三路口" in timeline and "学院路口" in timeline
-        assert d.find_elements(By.CSS_SELECTOR, "#timeline tr.implausible")  # type: ignore[attr-defined]
-        assert d.find_elements(By.CSS_SELECTOR, ".arrow")  # type: ignore[attr-defined]
-        href = d.find_element(By.ID, "export-csv").get_attribute("href")  # type: ignore[attr-defined]
+        assert d.find_elements(By.CSS_SELECTOR, "#timeline tr.implausible")
+        assert d.find_elements(By.CSS_SELECTOR, ".arrow")
+        href = d.find_element(By.ID, "export-csv").get_attribute("href")
         assert "format=csv" in href and "reason=" in href
         _shot(d, "trail-desktop")
 
         # phone width: the side panel folds away behind its toggle; the map keeps the screen
-        d.set_window_size(390, 844)  # type: ignore[attr-defined]
-        wait.until(lambda _: not d.find_element(By.ID, "panel").is_displayed())  # type: ignore[attr-defined]
+        d.set_window_size(390, 844)
+        wait.until(lambda _: not d.find_element(By.ID, "panel").is_displayed())
         _shot(d, "phone-map")
-        d.find_element(By.ID, "panel-toggle").click()  # type: ignore[attr-defined]
-        wait.until(lambda _: d.find_element(By.ID, "panel").is_displayed())  # type: ignore[attr-defined]
+        d.find_element(By.ID, "panel-toggle").click()
+        wait.until(lambda _: d.find_element(By.ID, "panel").is_displayed())
         _shot(d, "phone-panel")
         # English, remembered across a reload
-        d.find_element(By.ID, "lang").click()  # type: ignore[attr-defined]
-        d.refresh()  # type: ignore[attr-defined]
+        d.find_element(By.ID, "lang").click()
+        d.refresh()
         wait.until(ec.text_to_be_present_in_element((By.ID, "logout"), "Sign out"))
         wait.until(ec.text_to_be_present_in_element((By.ID, "user"), "wang（officer）"))
     except Exception:
         _shot(d, "failure")
-        for entry in d.get_log("browser"):  # type: ignore[attr-defined]
+        for entry in d.get_log("browser"):
             print("browser:", entry)
         raise
     finally:
         pub.loop_stop()
         pub.disconnect()
-        d.get("about:blank")  # type: ignore[attr-defined]  # the page's live feed ends
+        d.get("about:blank")  # the page's live feed ends
         api.terminate()
         try:
             api.wait(15)
