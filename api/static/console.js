@@ -17,6 +17,7 @@ let map = null, readerLayer = null, overlay = null, stream = null, refreshTimer 
 
 // What each role may do (mirrors the server's role table; the server still decides).
 const CAN = {
+  alerts: ["officer"],
   act: ["officer"],
   trail: ["officer", "analyst"],
   watch: ["officer"],
@@ -354,7 +355,7 @@ async function showAlert(id, opts) {
   $("alert-history").replaceChildren(...(hist.length ? hist.map((h) => el("li", {},
     `${fmt(h.at)} · ${h.actor} · ${t(`status.${h.to}`)}` + (h.note ? ` · ${h.note}` : "")))
     : [el("li", {class: "meta"}, t("alert.nohistory"))]));
-  $("alert-detail").hidden = false;
+  $("alert-detail").hidden = !can("alerts");
   drawAlertOnMap(a);
 }
 
@@ -613,7 +614,10 @@ $("wl-form").addEventListener("submit", async (ev) => {
 
 // --- start -----------------------------------------------------------------------------------
 function applyRole() {
-  for (const s of document.querySelectorAll("[data-needs]")) s.hidden = !can(s.dataset.needs);
+  for (const s of document.querySelectorAll("[data-needs]")) {
+    // the alert detail stays hidden until an alert is chosen
+    s.hidden = !can(s.dataset.needs) || (s.id === "alert-detail" && !selected);
+  }
   $("user").textContent = me ? `${me.user}（${t(`role.${me.role}`)}）` : "—";
 }
 
@@ -640,7 +644,7 @@ async function start() {
     readers = new Map((await api("/readers")).map((r) => [r.reader_id, r]));
   } catch (e) { toast(e.message, "err"); }
   drawReaders();
-  if (me.role === "officer" || me.role === "service") {
+  if (can("alerts")) {
     try { await loadOpenAlerts(); } catch (e) { toast(e.message, "err"); }
     openStream();
   }

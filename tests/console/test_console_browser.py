@@ -140,6 +140,7 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
     storage.upsert_readers(_readers())
     storage.write_batch(_sightings(now))
     password_user(storage, fast_passwords(), "wang", "officer", PASSWORD)
+    password_user(storage, fast_passwords(), "li", "analyst", PASSWORD)
     storage.close()
     streets = tmp_path / "streets.geojson"
     subprocess.run([sys.executable, "-m", "pak.cli", "sim", "city", "--rows", "6", "--cols", "6",
@@ -247,6 +248,21 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         d.refresh()
         wait.until(ec.text_to_be_present_in_element((By.ID, "logout"), "Sign out"))
         wait.until(ec.text_to_be_present_in_element((By.ID, "user"), "wang（officer）"))
+        # an analyst: no alert panel and no actions; the server's refusal reads as a sentence
+        d.set_window_size(1280, 860)
+        d.find_element(By.ID, "logout").click()
+        wait.until(ec.visibility_of_element_located((By.ID, "login")))
+        d.find_element(By.ID, "login-user").send_keys("li")
+        d.find_element(By.ID, "login-password").send_keys(PASSWORD)
+        d.find_element(By.ID, "login-submit").click()
+        wait.until(ec.text_to_be_present_in_element((By.ID, "user"), "li（analyst）"))
+        assert d.find_element(By.ID, "trail-section").is_displayed()
+        assert not d.find_element(By.CSS_SELECTOR, "[data-needs=alerts]").is_displayed()
+        refused = d.execute_async_script(
+            "const done = arguments[0];"
+            f"api('/alerts/{hit.alert_id}/status', {{method: 'POST', body: {{status: 'closed'}}}})"
+            ".then(() => done('accepted'), (e) => done(e.status + ' ' + e.message));")
+        assert refused.startswith("403 Your role may not do this"), refused
     except Exception:
         _shot(d, "failure")
         for entry in d.get_log("browser"):
