@@ -276,8 +276,13 @@ function upsertAlert(a, {fresh = false} = {}) {
   const old = alerts.get(a.alert_id);
   if (old && (old.rev ?? 0) > (a.rev ?? 0)) return;  // an older revision arrived late
   if (!firstSeen.has(a.alert_id)) firstSeen.set(a.alert_id, {at: a.at, reader_id: a.reader_id});
-  // the list and the stream carry the same shape; keep what only the list adds (history)
-  alerts.set(a.alert_id, Object.assign({}, old || {}, a));
+  // the stream carries the alert message; keep what only the resource adds (history, first
+  // sighting), but not a latest sighting that a newer hit has replaced
+  const merged = Object.assign({}, old || {}, a);
+  const ref = a.sighting ? [a.sighting.gateway_id, a.sighting.spool_id, a.sighting.seq].join("/") : null;
+  const had = merged.latest_sighting?.sighting?.join("/");
+  if (!("latest_sighting" in a) && ref && had && had !== ref) delete merged.latest_sighting;
+  alerts.set(a.alert_id, merged);
   const isNewHit = fresh && a.kind === "stolen_hit" && a.status === "new" &&
     (!old || old.rev !== a.rev);
   renderAlertItem(alerts.get(a.alert_id), isNewHit);
@@ -307,6 +312,20 @@ function renderAlertItem(a, highlight = false) {
   $("alerts-none")?.remove();
 }
 
+// The first and the latest sighting of an alert, each with its own time and reader: from the
+// alert resource (GET /alerts: first_sighting, latest_sighting) when it has them, else from
+// the first revision this page saw and the latest hit's detail.
+function firstAndLatest(a) {
+  const d = a.detail || {};
+  const fs = a.first_sighting, ls = a.latest_sighting;
+  const seen = firstSeen.get(a.alert_id) || {at: a.at, reader_id: a.reader_id};
+  return {
+    first: fs ? {at: fs.first_seen, reader_id: fs.reader_id} : {at: a.at, reader_id: seen.reader_id},
+    latest: ls ? {at: ls.last_seen, reader_id: ls.reader_id}
+      : {at: d.seen?.last_seen || a.last_at || a.at, reader_id: d.reader?.reader_id || a.reader_id},
+  };
+}
+
 function sightingLine(label, at, readerId) {
   return el("div", {class: "row"}, el("span", {class: "label"}, label),
     el("span", {}, `${fmt(at)} · ${readerName(readerId)}`));
@@ -323,7 +342,7 @@ async function showAlert(id, opts) {
   const a = alerts.get(id);
   if (!a) return;
   const d = a.detail || {};
-  const first = firstSeen.get(id) || {at: a.at, reader_id: a.reader_id};
+  const {first, latest} = firstAndLatest(a);
   const body = [
     el("div", {class: "row title"}, el("strong", {}, alertTitle(a)),
       el("span", {class: `badge status-${a.status}`}, t(`status.${a.status}`))),
@@ -335,9 +354,8 @@ async function showAlert(id, opts) {
       [v.plate, v.colour, v.kind ? t(`veh.${v.kind}`) : ""].filter(Boolean).join(" ")));
   }
   if (d.case) body.push(el("div", {class: "row"}, el("span", {class: "label"}, t("field.case")), d.case));
-  body.push(sightingLine(t("field.first"), a.at, first.reader_id));
-  body.push(sightingLine(t("field.latest"), d.seen?.last_seen || a.last_at || a.at,
-    d.reader?.reader_id || a.reader_id));
+  body.push(sightingLine(t("field.first"), first.at, first.reader_id));
+  body.push(sightingLine(t("field.latest"), latest.at, latest.reader_id));
   if (a.kind === "stolen_hit") {
     body.push(el("div", {class: "row"}, el("span", {class: "label"}, t("field.direction")),
       dirText(d.seen?.direction)));
