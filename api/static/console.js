@@ -351,7 +351,7 @@ async function showAlert(id, opts) {
   if (d.vehicle) {
     const v = d.vehicle;
     body.push(el("div", {class: "row"}, el("span", {class: "label"}, t("field.vehicle")),
-      [v.plate, v.colour, v.kind ? t(`veh.${v.kind}`) : ""].filter(Boolean).join(" ")));
+      [v.plate, tWord("colour", v.colour), tWord("veh", v.kind)].filter(Boolean).join(" ")));
   }
   if (d.case) body.push(el("div", {class: "row"}, el("span", {class: "label"}, t("field.case")), d.case));
   body.push(sightingLine(t("field.first"), first.at, first.reader_id));

@@ -49,7 +49,10 @@ const MESSAGES = {
     "dir.from_to": "由{from}向{to}",
     "compass.N": "北", "compass.NE": "东北", "compass.E": "东", "compass.SE": "东南",
     "compass.S": "南", "compass.SW": "西南", "compass.W": "西", "compass.NW": "西北",
-    "veh.e_bike": "电动自行车", "veh.motorbike": "摩托车", "veh.tricycle": "三轮车",
+    "veh.e-bike": "电动自行车", "veh.motorbike": "摩托车", "veh.tricycle": "三轮车",
+    "veh.scooter": "电动摩托车",
+    "colour.black": "黑色", "colour.white": "白色", "colour.red": "红色", "colour.blue": "蓝色",
+    "colour.silver": "银色", "colour.green": "绿色", "colour.yellow": "黄色", "colour.grey": "灰色",
     "trail.title": "轨迹查询",
     "trail.tag": "平安卡号（十六进制）",
     "trail.hours": "最近小时数",
@@ -131,7 +134,11 @@ const MESSAGES = {
     "compass.N": "north", "compass.NE": "north-east", "compass.E": "east",
     "compass.SE": "south-east", "compass.S": "south", "compass.SW": "south-west",
     "compass.W": "west", "compass.NW": "north-west",
-    "veh.e_bike": "e-bike", "veh.motorbike": "motorbike", "veh.tricycle": "tricycle",
+    "veh.e-bike": "e-bike", "veh.motorbike": "motorbike", "veh.tricycle": "tricycle",
+    "veh.scooter": "scooter",
+    "colour.black": "black", "colour.white": "white", "colour.red": "red", "colour.blue": "blue",
+    "colour.silver": "silver", "colour.green": "green", "colour.yellow": "yellow",
+    "colour.grey": "grey",
     "trail.title": "Trail",
     "trail.tag": "Tag id (hex)",
     "trail.hours": "Hours back",
@@ -168,6 +175,14 @@ const MESSAGES = {
 
 let LANG = localStorage.getItem("pak-lang") || "zh-CN";
 if (!MESSAGES[LANG]) LANG = "zh-CN";
+
+// A word from the data (a vehicle's kind or colour): translated when the table knows it,
+// otherwise shown as recorded.
+function tWord(prefix, word) {
+  if (!word) return "";
+  const key = `${prefix}.${String(word).toLowerCase()}`;
+  return MESSAGES[LANG][key] ?? MESSAGES["zh-CN"][key] ?? word;
+}
 
 function t(key, vars = {}) {
   const s = MESSAGES[LANG][key] ?? MESSAGES["zh-CN"][key] ?? key;

@@ -87,7 +87,7 @@ def _hit(now: datetime) -> Alert:
                  "rssi_max_dbm": -52.0,
                  "direction": {"from": "W", "towards": "E", "heading_deg": 90.0}},
         "delay_s": 0.2,
-        "vehicle": {"plate": "浙A12345", "kind": "e_bike", "colour": "红"},
+        "vehicle": {"plate": "浙A12345", "kind": "e-bike", "colour": "red"},
         "recent_passes": [],
         "predicted_next": [{"reader_id": "rd-d", "name": "北山路口", "latitude": 30.2777,
                             "longitude": 120.1633, "probability": 0.8, "support": 12,
@@ -194,7 +194,7 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         item.click()
         wait.until(ec.text_to_be_present_in_element((By.ID, "alert-body"), "由西向东"))
         body = d.find_element(By.ID, "alert-body").text
-        assert "浙A12345" in body and "北山路口" in body and "教工路口" in body
+        assert "浙A12345 红色 电动自行车" in body and "北山路口" in body and "教工路口" in body
         # the red stolen mark on the alert's position and the predicted reader with its ETA
         assert d.find_elements(By.CSS_SELECTOR, ".hit-mark")
         assert d.find_elements(By.CSS_SELECTOR, ".pred-mark")
