@@ -6,10 +6,9 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from api.security.credentials import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
-from pak.checks import existing_file
+from pak.checks import existing_file, time_zone
 from pak.errors import ConfigError
 from pak.settings import BrokerSettings, setting
 from pak.settings import check_brokers as _check_brokers
@@ -20,14 +19,6 @@ __all__ = ["ApiSettings"]
 
 def _check_port(v: int) -> str | None:
     return None if 0 <= v <= 65535 else "must be a TCP port (0-65535)"
-
-
-def _check_zone(v: str) -> str | None:
-    try:
-        ZoneInfo(v)
-    except (ZoneInfoNotFoundError, ValueError):
-        return "must be an IANA time zone such as Asia/Shanghai"
-    return None
 
 
 def _check_tile_url(v: str | None) -> str | None:
@@ -80,7 +71,7 @@ class ApiSettings(BrokerSettings):
         None, metavar="FILE", check=existing_file,
         help="streets as GeoJSON, drawn as the console's base map when there is no tile "
              "server (pak sim city --export-streets writes one)")
-    timezone: str = setting("Asia/Shanghai", metavar="ZONE", check=_check_zone,
+    timezone: str = setting("Asia/Shanghai", metavar="ZONE", check=time_zone,
                             help="the city's time zone: the console shows times in it")
     log_level: str = setting("info", help="debug, info, warning or error")
     log_format: str = setting("text", help="text or json")
