@@ -491,7 +491,7 @@ function trailParts(trail) {
           direction: p.direction, ll: [g.coordinates[1], g.coordinates[0]]});
       } else if (g.type === "LineString" && g.coordinates.length === 2) {
         hops.push({from: p.from ?? p.from_reader, to: p.to ?? p.to_reader, speed_kmh: p.speed_kmh,
-          implausible: !!p.implausible, reason: p.reason,
+          implausible: !!p.implausible, reason: p.reason, heading: p.heading,
           lls: g.coordinates.map((c) => [c[1], c[0]])});
       }
     }
@@ -539,7 +539,9 @@ async function showTrail(tag, hours, reason) {
     const h = prev ? byPair.get(`${prev.reader_id}>${p.reader_id}`) : null;
     return el("tr", {class: h?.implausible ? "implausible" : ""},
       el("td", {}, fmt(p.first_seen)), el("td", {}, readerName(p.reader_id)),
-      el("td", {}, dirText(p.direction)),
+      // the station's own antennas tell the direction; else the hop that led here does
+      el("td", {}, p.direction ? dirText(p.direction)
+        : h?.heading ? t("dir.towards", {to: t(`compass.${h.heading}`)}) : t("field.unknown")),
       el("td", {title: h?.implausible ? t("trail.implausible") : ""},
         h ? t("speed.kmh", {v: Math.round(h.speed_kmh ?? 0)}) + (h.implausible ? " ⚠" : "") : ""));
   });
