@@ -5,6 +5,7 @@ each only after sign-in; and ``pak sim city --export-streets`` writing that GeoJ
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -100,3 +101,22 @@ def test_without_roads_the_route_says_so(storage: Storage) -> None:
 def test_bad_console_settings_name_the_setting(flag: str, value: str) -> None:
     with pytest.raises(ConfigError, match=flag.strip("-").replace("-", "_")):
         load(ApiSettings, "api", ["--db", "sqlite:///x", flag, value], env={})
+
+
+def _table(text: str) -> dict[str, set[str]]:
+    zh, en = text.split('"en": {', 1)
+    key = re.compile(r'"([\w.-]+)":')
+    return {"zh-CN": set(key.findall(zh.split('"zh-CN": {', 1)[1])), "en": set(key.findall(en))}
+
+
+def test_every_string_is_in_both_languages_and_no_browser_dialogs() -> None:
+    static = REPO / "api" / "static"
+    table = _table((static / "i18n.js").read_text("utf-8"))
+    assert table["zh-CN"] == table["en"], table["zh-CN"] ^ table["en"]
+    js = (static / "console.js").read_text("utf-8")
+    html = (static / "index.html").read_text("utf-8")
+    used = set(re.findall(r'\bt\("([\w.-]+)"', js))
+    used |= set(re.findall(r'data-i18n(?:-ph)?="([\w.-]+)"', html))
+    assert len(used) > 50 and used - table["zh-CN"] == set()
+    code = re.sub(r"//.*", "", js)
+    assert not re.search(r"(?<![\w.])(prompt|alert|confirm)\(", code)
