@@ -115,7 +115,7 @@ class MovementModel:
                  days: float = 7.0, refresh_s: float = 6 * 3600.0,
                  trip_gap: timedelta = timedelta(minutes=20),
                  max_sightings: int = 5_000_000, min_support: int = 5,
-                 warmup_trips: int = 200, warmup_s: float = 60.0,
+                 warmup_trips: int = 2000, warmup_s: float = 60.0,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._storage = storage
         self._readers = readers
