@@ -613,7 +613,7 @@ async function refresh() {
 async function withdraw(w) {
   const v = await ask(t("watch.withdraw.title", {tag: w.tag_id}), [
     {name: "outcome", label: t("act.outcome"), type: "select", required: true,
-      options: ["recovered", "not_found", "false_alarm"].map((o) => [o, t(`outcome.${o}`)])}]);
+      options: ["recovered", "withdrawn"].map((o) => [o, t(`withdraw.${o}`)])}]);
   if (!v) return;
   try {
     await api(`/watchlist/${encodeURIComponent(w.tag_id)}?status=${encodeURIComponent(v.outcome)}`,
