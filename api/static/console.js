@@ -371,10 +371,20 @@ async function showAlert(id, opts) {
   renderActions(a);
   const hist = a.history || [];
   $("alert-history").replaceChildren(...(hist.length ? hist.map((h) => el("li", {},
-    `${fmt(h.at)} · ${h.actor} · ${t(`status.${h.to}`)}` + (h.note ? ` · ${h.note}` : "")))
+    `${fmt(h.at)} · ${h.actor} · ${t(`status.${h.to}`)}` + (h.note ? ` · ${historyNote(h.note)}` : "")))
     : [el("li", {class: "meta"}, t("alert.nohistory"))]));
   $("alert-detail").hidden = !can("alerts");
   drawAlertOnMap(a);
+}
+
+// The history's note as the use case writes it ("unit: 巡逻车 12; outcome: recovered; words"),
+// its labels and outcome in the page's language; the officer's own words as written.
+function historyNote(note) {
+  return note.split("; ").map((part) => {
+    const m = /^(unit|outcome): (.*)$/.exec(part);
+    if (!m) return part;
+    return m[1] === "unit" ? `${t("act.unit")}：${m[2]}` : `${t("act.outcome")}：${t(`outcome.${m[2]}`)}`;
+  }).join("；");
 }
 
 function renderActions(a) {
@@ -440,7 +450,11 @@ function drawAlertOnMap(a) {
       {permanent: true, direction: "top", className: "eta-label"})
       .addTo(overlay);
   }
-  map.panTo(here);
+  // the hit and where it may go next, all in view
+  const pts = [here, ...(d.predicted_next || []).map((p) => (p.latitude != null
+    ? [p.latitude, p.longitude] : readerLL(p.reader_id))).filter(Boolean)];
+  if (pts.length > 1) map.fitBounds(pts, {padding: [60, 60], maxZoom: 17, animate: false});
+  else map.panTo(here);
 }
 
 // --- the live feed ---------------------------------------------------------------------------

@@ -200,7 +200,7 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         assert d.find_elements(By.CSS_SELECTOR, ".pred-mark")
         _shot(d, "alert-desktop")
 
-        def act(name: str, fill: dict[str, str], status: str) -> None:
+        def act(name: str, fill: dict[str, str], status: str, shot: str = "") -> None:
             d.find_element(By.CSS_SELECTOR, f'#alert-actions [data-act="{name}"]').click()
             wait.until(ec.visibility_of_element_located((By.ID, "ask")))
             for field, value in fill.items():
@@ -209,14 +209,16 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
                     Select(e).select_by_value(value)
                 else:
                     e.send_keys(value)
+            if shot:
+                _shot(d, shot)
             d.find_element(By.ID, "ask-ok").click()
             wait.until(ec.text_to_be_present_in_element(
                 (By.CSS_SELECTOR, f'#alerts li[data-id="{hit.alert_id}"] .badge'), status))
 
         act("acknowledge", {}, "已签收")
         act("dispatch", {"unit": "西湖巡逻二组"}, "已派警")
-        _shot(d, "dialog-close")
-        act("close", {"outcome": "recovered", "note": "车辆已找回，交还车主"}, "已办结")
+        act("close", {"outcome": "recovered", "note": "车辆已找回，交还车主"}, "已办结",
+            shot="dialog-close")
         wait.until(lambda _: len(d.find_elements(By.CSS_SELECTOR, "#alert-history li")) == 3)
         history = d.find_element(By.ID, "alert-history").text
         assert "已签收" in history and "已派警" in history and "已办结" in history
