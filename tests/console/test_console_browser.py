@@ -33,7 +33,6 @@ from pak.types import Sighting, SightingId
 from pak.wire.alert import encode_alert
 from tests import services
 from tests.api.accounts import fast_passwords, password_user
-from tests.support.wait import eventually
 from tracker.storage import open_storage
 from tracker.storage.records import Reader
 
@@ -173,9 +172,8 @@ def test_officer_signs_in_acts_on_a_stolen_alert_and_reads_a_trail(
         # the stream's EventSource is open before the alert goes out
         wait.until(lambda _: d.execute_script(
             "return stream && stream.readyState === EventSource.OPEN"))
-        eventually(lambda: d.execute_script("return document.getElementById('feed')"
-                                            ".dataset.state") in ("live", "connecting"), 5,
-                   "the feed state shown")
+        # "live" only once the server says it hears the broker
+        wait.until(ec.text_to_be_present_in_element((By.ID, "feed"), "实时预警已连接"))
         pub.connect("127.0.0.1", int(mqtt_url.rsplit(":", 1)[1]))
         pub.loop_start()
         hit = _hit(datetime.now(UTC))
