@@ -14,6 +14,7 @@ const alerts = new Map();      // alert_id -> latest alert
 const firstSeen = new Map();   // alert_id -> {at, reader_id} of the first revision seen here
 let selected = null;           // alert_id shown in the detail panel
 let map = null, readerLayer = null, overlay = null, stream = null, refreshTimer = null;
+let lastView = null;           // the points the map was last fitted to (refitted on resize)
 
 // What each role may do (mirrors the server's role table; the server still decides).
 const CAN = {
@@ -194,6 +195,8 @@ function initMap() {
   }
   readerLayer = L.layerGroup().addTo(map);
   overlay = L.layerGroup().addTo(map);
+  // a phone turned, the panel folded: keep what was being shown in view
+  map.on("resize", () => { if (lastView) map.fitBounds(lastView, {padding: [30, 30], maxZoom: 17, animate: false}); });
   map.on("zoomend", () => {
     $("map").classList.toggle("labels", map.getZoom() >= 15);
   });
@@ -214,6 +217,7 @@ function drawReaders() {
     m.addTo(readerLayer);
   }
   if (pts.length) {
+    lastView = pts;
     map.fitBounds(pts, {padding: [20, 20]});
     $("map-note").textContent = "";
   } else {
@@ -453,8 +457,8 @@ function drawAlertOnMap(a) {
   // the hit and where it may go next, all in view
   const pts = [here, ...(d.predicted_next || []).map((p) => (p.latitude != null
     ? [p.latitude, p.longitude] : readerLL(p.reader_id))).filter(Boolean)];
-  if (pts.length > 1) map.fitBounds(pts, {padding: [60, 60], maxZoom: 17, animate: false});
-  else map.panTo(here);
+  lastView = pts;
+  map.fitBounds(pts, {padding: [60, 60], maxZoom: 17, animate: false});
 }
 
 // --- the live feed ---------------------------------------------------------------------------
@@ -545,7 +549,10 @@ async function showTrail(tag, hours, reason) {
       .bindTooltip(`${i + 1}. ${fmtClock(p.first_seen)} ${readerName(p.reader_id)}`).addTo(overlay);
   });
   const pts = passes.map((p) => p.ll).filter(Boolean);
-  if (pts.length) map.fitBounds(pts, {padding: [30, 30], maxZoom: 16, animate: false});
+  if (pts.length) {
+    lastView = pts;
+    map.fitBounds(pts, {padding: [30, 30], maxZoom: 16, animate: false});
+  }
   // the timeline: one row per pass, the hop that led there beside it
   const byPair = new Map(hops.map((h) => [`${h.from}>${h.to}`, h]));
   const rows = passes.map((p, i) => {
