@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 
 from api.security.access import Principal, PrincipalDep
+from api.security.sessions import client_address
 from api.settings import ApiSettings
 from pak.timefmt import utcnow
 from tracker.storage.base import Storage
@@ -39,17 +40,19 @@ class Auditor:
     storage: Storage
     principal: Principal
     reason: str
+    client: str | None = None
 
     def __call__(self, action: str, **params: Any) -> None:
+        """Raises AuditNotWritten (answered 503): the query is then refused."""
         record_audit(self.storage, actor=self.principal.user, action=action, reason=self.reason,
-                     params=params)
+                     params=params, role=self.principal.role, client=self.client)
 
 
-def get_auditor(storage: StorageDep, principal: PrincipalDep,
+def get_auditor(request: Request, storage: StorageDep, principal: PrincipalDep,
                 reason: Annotated[str, Query(min_length=3, max_length=500,
                                              description="why this query is made (audited), "
                                              "e.g. a case number")]) -> Auditor:
-    return Auditor(storage, principal, reason.strip())
+    return Auditor(storage, principal, reason.strip(), client_address(request) or None)
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]

@@ -81,6 +81,7 @@ RULES: Final[dict[str, Rule]] = {
     "DELETE /watchlist/{tag_id}": _WATCH_WRITE,
     # operations
     "GET /users": _rule("admin"),
+    "GET /audit": _rule("admin"),
     "GET /metrics": _rule("admin", scopes=("metrics:read",)),
 }
 
