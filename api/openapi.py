@@ -10,6 +10,9 @@ like the others without anyone remembering to):
   ``HTTPValidationError`` is replaced by it; 413 is documented where a body is taken; 503 on
   routes that write an audit record (the query is refused when the record cannot be written).
 * ``/metrics`` is Prometheus text, not JSON.
+* Every free text (a string without a pattern, format or list of values) documents that it
+  holds no control characters, as the input guard (``api.middleware.guard``) enforces: NUL and
+  C0/DEL nowhere in parameters; in body fields tab, CR and LF are allowed.
 
 ``/docs`` is Swagger UI from the ``swagger-ui-bundle`` package, served by the API itself: the
 docs work on a network without the internet (no CDN). ReDoc has no maintained Python package
@@ -43,6 +46,25 @@ _DESCRIPTIONS: Final = {
     "503": "the database, or the audit record this query needs, is unavailable",
 }
 _METHODS: Final = ("get", "put", "post", "delete", "patch", "head", "options")
+_NO_CONTROL: Final = "^[^\\x00-\\x1f\\x7f]*$"  # parameters (as the guard checks them)
+_NO_CONTROL_TEXT: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"  # body text
+
+
+def _no_control(schema: Any, pattern: str) -> None:
+    """Document the guard's rule on every free-text string inside ``schema``."""
+    if isinstance(schema, list):
+        for s in schema:
+            _no_control(s, pattern)
+        return
+    if not isinstance(schema, dict):
+        return
+    if schema.get("type") == "string" and not {"pattern", "format", "enum", "const"} & set(schema):
+        schema["pattern"] = pattern
+    for key in ("items", "anyOf", "oneOf", "allOf", "additionalProperties"):
+        if key in schema:
+            _no_control(schema[key], pattern)
+    for sub in schema.get("properties", {}).values():
+        _no_control(sub, pattern)
 
 
 def _error(status: str, description: str | None = None) -> dict[str, Any]:
@@ -66,10 +88,15 @@ def describe(app: FastAPI, *, secure_cookie: bool = True) -> dict[str, Any]:
                           "description": "the console's session (POST /api/v1/session); "
                           "state changes also need the X-CSRF-Token header"},
     }
+    for name, model in schemas.items():
+        if name != "ErrorBody":
+            _no_control(model, _NO_CONTROL_TEXT)
     for path, item in schema.get("paths", {}).items():
         for method, op in item.items():
             if method not in _METHODS:
                 continue
+            for param in op.get("parameters", ()):
+                _no_control(param.get("schema"), _NO_CONTROL)
             responses: dict[str, Any] = op.setdefault("responses", {})
             for status, resp in list(responses.items()):
                 if status.startswith(("4", "5")):

@@ -9,9 +9,10 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, StorageDep
+from api.errors import ErrorBody
 from api.serialize import alert_json, alert_message
 from tracker.alerts.lifecycle import AlertTransitionError
 from tracker.storage.base import NotFound
@@ -23,6 +24,8 @@ Status = Literal["new", "acknowledged", "dispatched", "closed"]
 
 
 class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: Status
     note: str | None = Field(None, max_length=2000)
 
@@ -58,7 +61,7 @@ async def stream(request: Request, _who: PrincipalDep) -> StreamingResponse:
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", responses={404: {"model": ErrorBody}})
 def get_alert(alert_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     a = storage.get_alert(alert_id)
     if a is None:
@@ -66,7 +69,8 @@ def get_alert(alert_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[st
     return alert_json(a)
 
 
-@router.post("/{alert_id}/status")
+@router.post("/{alert_id}/status",
+             responses={404: {"model": ErrorBody}, 409: {"model": ErrorBody}})
 def change_status(alert_id: str, change: StatusChange, request: Request, storage: StorageDep,
                   who: PrincipalDep) -> dict[str, Any]:
     """Move an alert along new -> acknowledged -> dispatched -> closed (who and when kept)."""

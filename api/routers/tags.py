@@ -16,7 +16,8 @@ from tracker.trails.trail import trail_geojson, trail_json
 router = APIRouter(prefix="/api/tags", tags=["tags"])
 
 _TAG = re.compile(r"[0-9A-Fa-f]{2,64}")
-TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64)]
+TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64,
+                              pattern=f"^{_TAG.pattern}$")]
 
 
 def _tag(tag_id: str) -> str:

@@ -6,9 +6,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, StorageDep
+from api.errors import ErrorBody
 from api.serialize import watch_json
 from pak.wire.watchlist import WatchEntryRecord
 from tracker.usecases.watchlist import Announce, report_stolen, withdraw
@@ -17,6 +18,8 @@ router = APIRouter(prefix="/api/watchlist", tags=["watchlist"])
 
 
 class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     tag_id: str = Field(pattern=r"^[0-9A-Fa-f]{2,64}$")
     case_no: str = Field(min_length=1, max_length=200)
     reporter: str | None = Field(None, max_length=200)
@@ -44,7 +47,7 @@ def report(body: Report, request: Request, storage: StorageDep,
     return watch_json(entry)
 
 
-@router.delete("/{tag_id}")
+@router.delete("/{tag_id}", responses={404: {"model": ErrorBody}})
 def remove(tag_id: str, request: Request, storage: StorageDep, who: PrincipalDep,
            status: Annotated[Literal["recovered", "withdrawn"], Query()] = "recovered",
            case_no: str | None = None) -> dict[str, Any]:

@@ -3,6 +3,7 @@ the database; a tampered record found by ``pak audit verify`` (a real process)."
 
 from __future__ import annotations
 
+import itertools
 import json
 import sqlite3
 import subprocess
@@ -49,7 +50,7 @@ def test_each_call_appends_one_chained_record(storage: Storage) -> None:
     chain = storage.audit_chain()
     assert len(chain) == 5
     assert chain[0].prev_hash == GENESIS
-    assert all(b.prev_hash == a.hash for a, b in zip(chain, chain[1:], strict=False))
+    assert all(b.prev_hash == a.hash for a, b in itertools.pairwise(chain))
     assert {(e.role, e.client) for e in chain} == {("officer", "10.0.0.7")}
     assert chain[3].params["within_s"] == 30.0 and chain[3].reason == "案件 C-3"
     report = verify_chain(storage)
