@@ -8,6 +8,7 @@ from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import AuditDep, PrincipalDep, StorageDep, WindowDep
 from api.errors import ErrorBody
+from api.models import PassesPage
 from api.serialize import reader_json, sighting_json
 from pak.timefmt import format_time
 from pak.wire.alert import ReaderRecord
@@ -46,14 +47,15 @@ def _passes(storage: StorageDep, reader_ids: list[str], window: WindowDep,
             "passes": [sighting_json(s, readers.get(s.reader_id)) for s in rows[:limit]]}
 
 
-@router.get("/readers/{reader_id}/passes", responses={404: {"model": ErrorBody}})
+@router.get("/readers/{reader_id}/passes", response_model=PassesPage,
+            responses={404: {"model": ErrorBody}})
 def reader_passes(reader_id: str, storage: StorageDep, window: WindowDep, audit: AuditDep,
                   limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 1000) -> dict[str, Any]:
     """Every tag seen at this reader in the window (audited)."""
     return _passes(storage, [reader_id], window, audit, limit)
 
 
-@router.get("/passes", responses={404: {"model": ErrorBody}})
+@router.get("/passes", response_model=PassesPage, responses={404: {"model": ErrorBody}})
 def passes(storage: StorageDep, window: WindowDep, audit: AuditDep,
            reader: Annotated[list[str], Query(min_length=1, max_length=200,
                                               description="reader id (repeat for several)")],

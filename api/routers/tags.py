@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query
 
 from api.deps import AuditDep, SettingsDep, StorageDep, WindowDep
+from api.models import Companion
 from pak.timefmt import format_time
 from tracker.trails.queries import readers_for, seen_together, trail
 from tracker.trails.trail import trail_geojson, trail_json
@@ -42,7 +43,7 @@ def get_trail(tag_id: TagPath, storage: StorageDep, settings: SettingsDep, windo
     return trail_json(t)
 
 
-@router.get("/{tag_id}/companions")
+@router.get("/{tag_id}/companions", response_model=list[Companion])
 def companions(tag_id: TagPath, storage: StorageDep, window: WindowDep, audit: AuditDep,
                within_s: Annotated[float, Query(gt=0, le=600)] = 30.0,
                min_times: Annotated[int, Query(ge=2, le=100)] = 2) -> list[dict[str, Any]]:

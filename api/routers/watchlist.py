@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, StorageDep
 from api.errors import ErrorBody
+from api.models import WatchlistChange
 from api.serialize import watch_json
 from pak.wire.watchlist import WatchEntryRecord
 from tracker.usecases.watchlist import Announce, report_stolen, withdraw
@@ -47,7 +48,7 @@ def report(body: Report, request: Request, storage: StorageDep,
     return watch_json(entry)
 
 
-@router.delete("/{tag_id}", responses={404: {"model": ErrorBody}})
+@router.delete("/{tag_id}", response_model=WatchlistChange, responses={404: {"model": ErrorBody}})
 def remove(tag_id: str, request: Request, storage: StorageDep, who: PrincipalDep,
            status: Annotated[Literal["recovered", "withdrawn"], Query()] = "recovered",
            case_no: str | None = None) -> dict[str, Any]:
