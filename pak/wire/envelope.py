@@ -23,7 +23,8 @@ from typing import Final
 from pak.wire.common import VERSION, dumps, load_object
 from pak.wire.errors import BAD_ENVELOPE, LOADING, WireError
 
-__all__ = ["REASONS", "SCHEMA", "Envelope", "control", "encode_envelope", "parse_envelope"]
+__all__ = ["REASONS", "SCHEMA", "Envelope", "accept_control", "control", "encode_envelope",
+           "parse_envelope"]
 
 SCHEMA: Final = "envelope"
 REASONS: Final = (*LOADING, BAD_ENVELOPE)
@@ -61,3 +62,13 @@ def control(body: bytes) -> bytes:
     Unsigned trial deployments (today: all of them) send the body as it is. Issue 18 makes
     this wrap the body in a signed :class:`Envelope` when a signing key is configured."""
     return body
+
+
+def accept_control(payload: bytes, topic: str) -> bytes:
+    """The receiving side of :func:`control`: the body bytes a control-message parser reads,
+    from the ``payload`` received on ``topic``.
+
+    Unsigned trial deployments (today: all of them) take the payload as the body. Issue 18
+    makes this unwrap the :class:`Envelope`, verify its signature and raise WireError for an
+    unsigned or badly signed one; the parser then checks that the body names ``topic``."""
+    return payload
