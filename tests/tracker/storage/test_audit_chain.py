@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import sqlite3
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 from datetime import timedelta
 
 import psycopg
@@ -16,7 +18,7 @@ import pytest
 from pak.timefmt import utcnow
 from tracker.storage import Storage
 from tracker.storage.audit_chain import GENESIS
-from tracker.usecases.audit import AuditNotWritten, record_audit, verify_chain
+from tracker.usecases.audit import AuditNotWritten, log_head, record_audit, verify_chain
 
 
 def _fill(storage: Storage, n: int) -> None:
@@ -100,3 +102,24 @@ def test_a_record_that_cannot_be_written_is_an_error(storage: Storage, db_url: s
     storage.close()  # the database went away
     with pytest.raises(AuditNotWritten):
         record_audit(storage, actor="a", action="trail", reason="case", params={})
+
+
+def test_concurrent_writers_never_fork_the_chain(storage: Storage) -> None:
+    def write(n: int) -> None:
+        for i in range(10):
+            record_audit(storage, actor=f"w{n}", action="trail", reason=f"r{i}", params={})
+
+    with ThreadPoolExecutor(4) as pool:
+        list(pool.map(write, range(4)))
+    report = verify_chain(storage)
+    assert report.intact and report.records == 40
+
+
+def test_the_head_is_logged(storage: Storage, caplog: pytest.LogCaptureFixture) -> None:
+    assert log_head(storage) is None
+    _fill(storage, 3)
+    with caplog.at_level(logging.INFO, logger="pak.audit"):
+        head = log_head(storage)
+    assert head is not None and head == storage.audit_chain()[-1]
+    [rec] = [r for r in caplog.records if r.getMessage() == "audit_head"]
+    assert rec.fields["hash"] == head.hash  # type: ignore[attr-defined]
