@@ -4,7 +4,6 @@ admins only, with its filters."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import timedelta
 from typing import Any
 
@@ -12,23 +11,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
-from api.settings import ApiSettings
 from pak.timefmt import format_time, utcnow
 from tests.api.accounts import api_key
 from tracker.storage.base import Storage
 from tracker.usecases.audit import verify_chain
-
-
-@pytest.fixture
-def app(storage: Storage) -> FastAPI:
-    return create_app(ApiSettings(db="sqlite:///unused"), storage=storage)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _path(app: FastAPI, suffix: str) -> str:

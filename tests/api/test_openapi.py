@@ -7,26 +7,12 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
-import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.security.roles import PUBLIC, route_key
-from api.settings import ApiSettings
 from tests.api.accounts import api_key
 from tracker.storage.base import Storage
-
-
-@pytest.fixture
-def app(storage: Storage) -> FastAPI:
-    return create_app(ApiSettings(db="sqlite:///unused"), storage=storage)
-
-
-@pytest.fixture
-def client(app: FastAPI) -> Iterator[TestClient]:
-    with TestClient(app) as c:
-        yield c
 
 
 def _operations(doc: dict[str, Any]) -> Iterator[tuple[str, str, dict[str, Any]]]:
