@@ -70,6 +70,25 @@ def check_reason(raw: str) -> str:
     return text
 
 
+def _reason_pattern() -> str:
+    """check_reason's rule as a JSON Schema pattern, for the API's description (generated
+    clients and fuzzers): three visible characters, none of the refused categories."""
+    refused = [c for c in range(0x110000)
+               if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp")]
+    ranges: list[tuple[int, int]] = []
+    for c in refused:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1] = (ranges[-1][0], c)
+        else:
+            ranges.append((c, c))
+    def esc(c: int) -> str:
+        return f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
+
+    cls = "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in ranges)
+    space = f"[^\\S{cls}]"  # a space that is not refused (tab and newline are controls)
+    return f"^{space}*(?:[^\\s{cls}]{space}*){{{MIN_REASON_VISIBLE},}}$"
+
+
 def reason_or_422(raw: str) -> str:
     try:
         return check_reason(raw)
@@ -83,7 +102,9 @@ def get_auditor(request: Request, storage: StorageDep, principal: PrincipalDep,
                                              description="why this query is made (audited), "
                                              "e.g. a case number; trimmed, at least "
                                              f"{MIN_REASON_VISIBLE} visible characters, no "
-                                             "control characters")]) -> Auditor:
+                                             "control characters",
+                                             json_schema_extra={"pattern": _reason_pattern()})]
+                ) -> Auditor:
     return Auditor(storage, principal, reason_or_422(reason), client_address(request) or None)
 
 

@@ -12,7 +12,7 @@ like the others without anyone remembering to):
 * ``/metrics`` is Prometheus text, not JSON.
 * Every free text (a string without a pattern, format or list of values) documents that it
   holds no control characters, as the input guard (``api.middleware.guard``) enforces: NUL and
-  C0/DEL nowhere in parameters; in body fields tab, CR and LF are allowed.
+  C0, DEL and C1 nowhere in parameters; in body fields tab, CR and LF are allowed.
 
 ``/docs`` is Swagger UI from the ``swagger-ui-bundle`` package, served by the API itself: the
 docs work on a network without the internet (no CDN). ReDoc has no maintained Python package
@@ -46,7 +46,7 @@ _DESCRIPTIONS: Final = {
     "503": "the database, or the audit record this query needs, is unavailable",
 }
 _METHODS: Final = ("get", "put", "post", "delete", "patch", "head", "options")
-_NO_CONTROL: Final = "^[^\\x00-\\x1f\\x7f]*$"  # parameters (as the guard checks them)
+_NO_CONTROL: Final = "^[^\\x00-\\x1f\\x7f-\\x9f]*$"  # parameters (as the guard checks them)
 _NO_CONTROL_TEXT: Final = "^[^\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f]*$"  # body text
 
 

@@ -6,9 +6,9 @@ Invariants:
   ``Content-Length`` above the limit is answered 413 before one byte is received (and so before
   authentication); a body without a length (chunked) is counted as it streams and refused at
   the first chunk past the limit, so at most ``max_body`` bytes are buffered.
-* NUL and other control characters (C0 and DEL) are refused with 422 in the path and every
-  query parameter, and in every string of a JSON body (there tab, CR and LF are allowed:
-  notes have lines). One check here serves every route, present and future.
+* NUL and other control characters are refused with 422: C0, DEL and C1 in the path and every
+  query parameter; C0 and DEL in every string of a JSON body (there tab, CR and LF are
+  allowed: notes have lines). One check here serves every route, present and future.
 * Refusals carry the API's one error body (:mod:`api.errors`).
 """
 
@@ -25,9 +25,9 @@ from api.errors import error_body
 
 __all__ = ["DEFAULT_MAX_BODY", "InputGuard", "control_chars_in"]
 
-DEFAULT_MAX_BODY: Final = 1 << 20  # 1 MiB: the largest legitimate body is a watchlist report
+DEFAULT_MAX_BODY: Final = 1 << 20  # the app passes its own (api.app.MAX_BODY_BYTES)
 
-_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f]")
+_CONTROL: Final = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 _CONTROL_IN_TEXT: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
 

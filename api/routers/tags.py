@@ -27,7 +27,9 @@ def _tag(tag_id: str) -> str:
     return tag_id.upper()
 
 
-@router.get("/{tag_id}/trail", response_model=None)
+@router.get("/{tag_id}/trail", response_model=None, responses={200: {"content": {
+    "application/json": {"schema": {"type": "object"}},
+    "text/csv": {"schema": {"type": "string"}}}}})
 def get_trail(tag_id: TagPath, storage: StorageDep, settings: SettingsDep, window: WindowDep,
               audit: AuditDep,
               format: Annotated[Literal["geojson", "csv", "json"], Query(
