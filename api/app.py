@@ -6,15 +6,13 @@ import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Final
 
 from fastapi import FastAPI
-from fastapi.responses import FileResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
 
 from api import errors, openapi
 from api.alert_hub import AlertHub
+from api.console import install as install_console
 from api.middleware.guard import InputGuard
 from api.middleware.metrics import RequestMetrics
 from api.routers import alerts, audit, readers, system, tags, watchlist
@@ -116,15 +114,6 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
     app.add_middleware(InputGuard, max_body=MAX_BODY_BYTES)
     app.add_middleware(RequestMetrics)
 
-    static = resources.files("api").joinpath("static")
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(str(static.joinpath("index.html")))
-
-    @app.get("/console", include_in_schema=False)
-    def console() -> RedirectResponse:
-        return RedirectResponse("/")
+    install_console(app)  # the page, its files, Leaflet, the console's config
 
     return app
