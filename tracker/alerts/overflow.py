@@ -9,14 +9,21 @@ officer closed it, further drops open the spool's next alert, dated by when they
 
 The detail says how many were dropped in all (``dropped_total``), how many since the previous
 revision of this alert (``dropped_new``) and the first_seen of the oldest dropped sighting.
+The same evidence's other half, the incomplete close: a sighting whose closed form was dropped
+would stay ``open`` for ever. On the same timer, open sightings first seen longer ago than
+their gateway's longest sighting (``spool.max_duration_s`` + ``spool.exit_after_s`` from its
+health, :data:`DEFAULT_MAX_OPEN_S` when it has not said) plus :data:`CLOSE_MARGIN_S` are closed
+by storage, flagged incomplete, at most :data:`CLOSE_BATCH` per run in one statement; a real
+closed message arriving later replaces that close (the merge rule, migration 0008).
+
 What the handler has alerted on is kept in memory and, after a restart, read back from the
 stored alert, so a restart neither repeats an alert nor misses growth.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Final
 
 from pak.alert import Alert
 from pak.timefmt import format_time
@@ -24,9 +31,29 @@ from tracker.alerts.handler import Handler, Job
 from tracker.alerts.ids import overflow_alert_id
 from tracker.storage.records import GatewayRecord
 
-__all__ = ["KIND", "OverflowHandler", "overflow_evidence"]
+__all__ = ["KIND", "OverflowHandler", "close_cutoffs", "overflow_evidence"]
 
-KIND = "spool_overflow"
+KIND: Final = "spool_overflow"
+#: The gateway's defaults (gateway/config.py max_duration 300 s, exit_after at most 60 s).
+DEFAULT_MAX_OPEN_S: Final = 360.0
+#: Slack beyond the gateway's bound for its closed message to travel and be stored.
+CLOSE_MARGIN_S: Final = 120.0
+#: Open sightings closed per run at most (one UPDATE; the rest wait for the next run).
+CLOSE_BATCH: Final = 1000
+
+
+def close_cutoffs(gateways: list[GatewayRecord], now: datetime) -> dict[str, datetime]:
+    """Per gateway that said how long its sightings stay open: the first_seen before which an
+    open sighting of it has lost its closed form."""
+    out: dict[str, datetime] = {}
+    for g in gateways:
+        spool = (g.health or {}).get("spool")
+        if not isinstance(spool, dict):
+            continue
+        dur, ex = spool.get("max_duration_s"), spool.get("exit_after_s", 0.0)
+        if isinstance(dur, int | float) and isinstance(ex, int | float) and dur > 0 <= ex:
+            out[g.gateway_id] = now - timedelta(seconds=dur + ex + CLOSE_MARGIN_S)
+    return out
 
 
 def overflow_evidence(g: GatewayRecord) -> tuple[str, int, str | None] | None:
@@ -97,6 +124,14 @@ class OverflowHandler(Handler):
             out.append(alert)
         return out
 
+    def close_incomplete(self, now: datetime) -> int:
+        """Close the open sightings whose closed form was lost (module doc)."""
+        default = now - timedelta(seconds=DEFAULT_MAX_OPEN_S + CLOSE_MARGIN_S)
+        return self._storage.close_incomplete(close_cutoffs(self._storage.gateways(), now),
+                                              default, limit=CLOSE_BATCH)
+
     def jobs(self) -> list[Job]:
         clock = self._outbox.clock
-        return [Job("spool_overflow", self.s.gateway_check_s, lambda: self.check(clock()))]
+        return [Job("spool_overflow", self.s.gateway_check_s, lambda: self.check(clock())),
+                Job("incomplete_close", self.s.gateway_check_s,
+                    lambda: self.close_incomplete(clock()))]
