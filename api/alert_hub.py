@@ -19,8 +19,10 @@ from typing import Any, Literal
 import orjson
 
 from pak.broker_url import Brokers
+from pak.errors import WireError
 from pak.logs import event
 from pak.mqtt import Backoff
+from pak.wire.envelope import Refusals, VerifierLike, accept_control
 
 __all__ = ["AlertHub"]
 
@@ -29,8 +31,12 @@ log = logging.getLogger("pak.api.alerts")
 
 class AlertHub:
     def __init__(self, brokers: Brokers | None, topic_root: str, *, backoff: Backoff,
-                 protocol: str = "5", queue_size: int = 500) -> None:
+                 protocol: str = "5", queue_size: int = 500,
+                 verifier: VerifierLike | None = None) -> None:
         self.brokers = brokers
+        # Only alerts the centre's key signed reach the feed (unsigned: a loopback trial).
+        self.verifier = verifier
+        self.refusals = Refusals(log, "alerts")
         self.topic_root = topic_root
         self.protocol: Literal["5", "3.1.1"] = "3.1.1" if protocol == "3.1.1" else "5"
         self.backoff = backoff
@@ -95,7 +101,11 @@ class AlertHub:
                         if not isinstance(raw, bytes | bytearray):
                             continue
                         try:
-                            alert = orjson.loads(raw)
+                            alert = orjson.loads(accept_control(bytes(raw), str(msg.topic),
+                                                                self.verifier))
+                        except WireError as e:
+                            self.refusals.refuse(str(msg.topic), e)
+                            continue
                         except orjson.JSONDecodeError:
                             continue
                         if isinstance(alert, dict):

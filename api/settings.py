@@ -10,6 +10,7 @@ from pathlib import Path
 from api.security.credentials import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
 from pak.checks import existing_file
 from pak.errors import ConfigError
+from pak.key_settings import SigningSettings
 from pak.settings import BrokerSettings, setting
 from pak.settings import check_brokers as _check_brokers
 from pak.wire import DEFAULT_ROOT
@@ -31,7 +32,7 @@ def _is_loopback(host: str) -> bool:
 
 
 @dataclass(frozen=True, kw_only=True)
-class ApiSettings(BrokerSettings):
+class ApiSettings(BrokerSettings, SigningSettings):
     """Everything ``pak api`` can be told (the broker fields, with TLS and credentials, come
     from :class:`~pak.settings.BrokerSettings`; here the broker is off unless given)."""
 

@@ -20,6 +20,7 @@ from pak.checks import log_level as _check_level
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
 from pak.errors import ConfigError
+from pak.key_settings import CentreKeySettings
 from pak.settings import (
     BrokerSettings,
     MetricsSettings,
@@ -63,7 +64,7 @@ def _check_tz(v: str) -> str | None:
     return None
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GatewaySettings(BrokerSettings, MetricsSettings):
+class GatewaySettings(BrokerSettings, MetricsSettings, CentreKeySettings):
     """Everything ``pak gateway`` can be told (the broker and metrics fields come from
     :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`).
     Cross-field rules live in ``__post_init__``."""

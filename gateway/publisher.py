@@ -45,6 +45,7 @@ from pak.logs import event
 from pak.mqtt import Backoff, make_client
 from pak.timefmt import format_time, utcnow
 from pak.wire import Receipt, Topics, encode_state, parse_receipts
+from pak.wire.envelope import Refusals, VerifierLike, accept_control
 
 __all__ = ["Publisher", "PublisherStats", "client_id_for", "sightings_payload"]
 
@@ -100,8 +101,11 @@ class Publisher:
         max_inflight: int = 1000,
         backoff: Backoff,
         clock: Callable[[], datetime] = utcnow,
+        verifier: VerifierLike | None = None,
     ) -> None:
         self.gateway_id = gateway_id
+        self._verifier = verifier
+        self._refusals = Refusals(log, "receipts")
         self.topics = topics
         self.max_inflight = max_inflight
         self._on_receipt = on_receipt
@@ -291,7 +295,14 @@ class Publisher:
         if msg.topic != self._receipt_topic:
             return
         try:
-            receipt = parse_receipts(bytes(msg.payload))
+            body = accept_control(bytes(msg.payload), msg.topic, self._verifier)
+        except WireError as e:
+            # Unsigned, forged or replayed from another gateway's topic: never applied.
+            self.stats.receipts_bad += 1
+            self._refusals.refuse(msg.topic, e)
+            return
+        try:
+            receipt = parse_receipts(body)
         except WireError as e:
             self.stats.receipts_bad += 1
             if self.stats.receipts_bad <= 3 or self.stats.receipts_bad % 1000 == 0:

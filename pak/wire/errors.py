@@ -17,6 +17,7 @@ __all__ = [
     "BAD_FIELD",
     "BAD_HEALTH",
     "BAD_SIGHTING",
+    "BAD_SIGNATURE",
     "BAD_STATE",
     "BAD_TIME",
     "BAD_VERSION",
@@ -26,8 +27,12 @@ __all__ = [
     "LOADING",
     "NOT_JSON",
     "NOT_OBJECT",
+    "STALE_REVISION",
     "TOO_DEEP",
     "TOO_LARGE",
+    "UNKNOWN_KEY",
+    "UNSIGNED",
+    "WRONG_TOPIC",
     "WireError",
 ]
 
@@ -49,6 +54,12 @@ BAD_HEALTH: Final = "bad_health"
 BAD_WATCHLIST: Final = "bad_watchlist"
 BAD_ALERT: Final = "bad_alert"
 TOO_DEEP: Final = "too_deep"  #: nested deeper than the message allows
+# Signed control messages (pak.wire.envelope)
+UNSIGNED: Final = "unsigned"  #: no signed envelope where the receiver holds the centre's key
+UNKNOWN_KEY: Final = "unknown_key"  #: signed by a key the receiver does not hold
+BAD_SIGNATURE: Final = "bad_signature"  #: the signature does not match the body
+WRONG_TOPIC: Final = "wrong_topic"  #: signed for another topic (a replay onto this one)
+STALE_REVISION: Final = "stale_revision"  #: not newer than the last revision applied
 
 #: What every parser may refuse with before it reads a field (the bounded JSON loader).
 LOADING: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION)
