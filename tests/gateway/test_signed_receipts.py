@@ -14,8 +14,15 @@ from pak.keys import Signer, load_signer
 from pak.timefmt import utcnow
 from pak.wire.envelope import control
 from pak.wire.receipts import compact_ranges, encode_receipts
-from tests.gateway.harness import PAK, REPO, Centre, gateway, gateway_args, sim_reader, \
-    spool_rows
+from tests.gateway.harness import (
+    PAK,
+    REPO,
+    Centre,
+    gateway,
+    gateway_args,
+    sim_reader,
+    spool_rows,
+)
 from tests.support.wait import eventually
 
 pytestmark = [pytest.mark.mosquitto]
