@@ -3,12 +3,11 @@ database (``pak users``): authentication is always on."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
 from api.security.credentials import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
-from pak.checks import existing_file
+from pak.checks import existing_file, is_loopback
 from pak.errors import ConfigError
 from pak.key_settings import SigningSettings
 from pak.settings import BrokerSettings, setting
@@ -20,15 +19,6 @@ __all__ = ["ApiSettings"]
 
 def _check_port(v: int) -> str | None:
     return None if 0 <= v <= 65535 else "must be a TCP port (0-65535)"
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -72,7 +62,7 @@ class ApiSettings(BrokerSettings, SigningSettings):
     def __post_init__(self) -> None:
         if self.mqtt is not None:
             self.broker()
-        if not self.secure_cookie and not _is_loopback(self.host):
+        if not self.secure_cookie and not is_loopback(self.host):
             raise ConfigError(f"setting secure_cookie: --no-secure-cookie refused with host "
                               f"{self.host!r}; session cookies travel over HTTPS only")
         if (self.https_cert is None) != (self.https_key is None):

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from pak.checks import is_loopback
 from pak.errors import ConfigError
 from pak.logs import event
 from pak.mqtt import Brokers
@@ -52,8 +53,6 @@ def _check_files(v: tuple[Path, ...]) -> str | None:
 
 
 def _loopback_only(brokers: Brokers | None) -> bool:
-    from pak.keys import is_loopback
-
     return brokers is None or all(is_loopback(b.host) for b in brokers.urls)
 
 

@@ -21,7 +21,6 @@ Invariants:
 from __future__ import annotations
 
 import hashlib
-import ipaddress
 import os
 import secrets
 import threading
@@ -44,7 +43,6 @@ __all__ = [
     "Signer",
     "Verifier",
     "init_keys",
-    "is_loopback",
     "key_id",
     "load_edge_key",
     "load_signer",
@@ -198,13 +196,3 @@ def init_keys(directory: Path) -> list[Path]:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
     _write_private(paths[2], (secrets.token_bytes(32).hex() + "\n").encode())
     return paths
-
-
-def is_loopback(host: str) -> bool:
-    """True for a broker on this machine (the only place an unsigned trial may run)."""
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -16,7 +16,9 @@ import paho.mqtt.client as mqtt
 from pak.keys import Signer, init_keys, load_signer
 from pak.wire.envelope import control
 from tests import services
+from tests.api.accounts import api_key
 from tests.support.wait import eventually
+from tracker.storage import open_storage
 
 
 def alert(n: int) -> dict[str, object]:
@@ -29,12 +31,12 @@ def test_forged_alerts_never_reach_the_live_feed(tmp_path: Path, mqtt_url: str,
                                                  topic_root: str) -> None:
     key, _, _ = init_keys(tmp_path / "keys")
     centre, thief = load_signer(key, "tracker"), Signer.generate("tracker")
-    port = services.free_port()
     db = f"sqlite:///{tmp_path / 'live.sqlite3'}"
-    made = subprocess.run([sys.executable, "-m", "pak.cli", "users", "add", "dispatch",
-                           "--role", "service", "--api-key", "--scope", "alerts:read",
-                           "--db", db], capture_output=True, text=True, check=True)
-    auth = {"Authorization": f"Bearer {made.stdout.strip()}"}
+    with open_storage(db) as storage:
+        storage.migrate()
+        auth = {"Authorization": "Bearer " + api_key(storage, "dispatch", "service",
+                                                     scopes=("alerts:read",))}
+    port = services.free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "pak.cli", "api", "--db", db, "--port", str(port),
          "--mqtt", mqtt_url, "--topic-root", topic_root, "--signing-key", str(key)],
