@@ -22,7 +22,7 @@ from pak.broker_url import Brokers
 from pak.errors import WireError
 from pak.logs import event
 from pak.mqtt import Backoff
-from pak.wire.envelope import Refusals, VerifierLike, accept_control
+from pak.wire.envelope import ENVELOPE_FIELDS, Refusals, VerifierLike, accept_control
 
 __all__ = ["AlertHub"]
 
@@ -108,6 +108,9 @@ class AlertHub:
                             continue
                         except orjson.JSONDecodeError:
                             continue
+                        if isinstance(alert, dict):  # one alert shape on the feed
+                            for k in ENVELOPE_FIELDS:
+                                alert.pop(k, None)
                         if isinstance(alert, dict):
                             self.received += 1
                             self.publish_local(alert)

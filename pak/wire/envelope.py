@@ -7,7 +7,7 @@ watchlist, centre presence, alerts)::
 The body travels as text, not as a nested object, so the bytes signed are the bytes checked
 (no re-serialisation between signer and verifier). The signed body is the control message's
 own object plus ``topic`` (the topic it was published on: a body replayed onto another topic
-is refused), ``iss`` (the issuing service) and ``rev`` (a revision: the alert's own, or the
+is refused), ``issuer`` (the issuing service) and ``rev`` (a revision: the alert's own, or the
 signer's strictly growing counter; receivers that apply state refuse a revision not newer
 than the last applied, through :class:`Revisions`).
 
@@ -19,8 +19,10 @@ Two seams, each with its key object injected (never module state):
 - :func:`accept_control` ``(payload, topic, verifier) -> body``: every receiver of a control
   message passes the payload through it before the message's own parser. With a verifier
   it refuses (WireError) what is unsigned, signed by an unknown key, badly signed or signed
-  for another topic; it returns the message's bytes without ``topic``/``iss`` (``rev`` stays).
-  Without a verifier (trial) a plain body is accepted and an envelope is unwrapped unchecked.
+  for another topic; it returns the body's exact text, as signed (with ``topic``, ``issuer``
+  and ``rev``: every parser tolerates :data:`ENVELOPE_FIELDS`, which unsigned trial bodies may
+  lack). Without a verifier (trial) a plain body is accepted and an envelope is unwrapped
+  unchecked.
 
 Signing objects are structural (:class:`SignerLike`, :class:`VerifierLike`; :mod:`pak.keys`
 has the Ed25519 ones), so this codec never imports the crypto library.
@@ -52,6 +54,7 @@ from pak.wire.errors import (
 )
 
 __all__ = [
+    "ENVELOPE_FIELDS",
     "REASONS",
     "SCHEMA",
     "Envelope",
@@ -60,7 +63,6 @@ __all__ = [
     "SignerLike",
     "VerifierLike",
     "accept_control",
-    "body_rev",
     "control",
     "encode_envelope",
     "parse_envelope",
@@ -70,7 +72,9 @@ SCHEMA: Final = "envelope"
 REASONS: Final = (*LOADING, BAD_ENVELOPE, UNSIGNED, UNKNOWN_KEY, BAD_SIGNATURE, WRONG_TOPIC,
                   STALE_REVISION)
 #: Keys the envelope adds to a control message's body (``rev`` too, when it has none).
-_ADDED: Final = ("topic", "iss")
+#: Fields the envelope adds to a control message's body when the message lacks them (``rev``
+#: as well, when it has none of its own).
+ENVELOPE_FIELDS: Final = frozenset({"topic", "issuer"})
 MAX_ENVELOPE_PAYLOAD: Final = 1 << 21
 _KEYS: Final = frozenset({"v", "kid", "sig", "body"})
 
@@ -120,15 +124,17 @@ def control(body: bytes, signer: SignerLike | None = None, topic: str | None = N
     """The seam every control-message encoder's bytes pass through on their way out.
 
     Without ``signer`` (unsigned trial): ``body`` unchanged. With one: ``body`` (a JSON
-    object) plus ``topic``, ``iss`` and ``rev`` (kept when the message has its own, else the
-    signer's next), signed and wrapped in an :class:`Envelope`."""
+    object) plus ``topic``, ``issuer`` and ``rev`` (a message's own ``issuer`` and ``rev`` are
+    kept: presence names its instance and epoch; else the signer's name and next revision),
+    signed and wrapped in an :class:`Envelope`."""
     if signer is None:
         return body
     if not topic:
         raise ValueError("a signed control message names its topic")
     obj: dict[str, Any] = load_object(body, MAX_ENVELOPE_PAYLOAD)
-    obj["topic"] = topic
-    obj["iss"] = signer.issuer
+    if obj.setdefault("topic", topic) != topic:
+        raise ValueError(f"body names topic {obj['topic']!r}, published on {topic!r}")
+    obj.setdefault("issuer", signer.issuer)
     if not is_int(obj.get("rev")):
         obj["rev"] = signer.next_rev()
     text = dumps(obj)
@@ -136,7 +142,7 @@ def control(body: bytes, signer: SignerLike | None = None, topic: str | None = N
     return encode_envelope(Envelope(signer.kid, sig, text.decode("utf-8")))
 
 
-def accept_control(payload: bytes, topic: str, verifier: VerifierLike | None) -> bytes:
+def accept_control(payload: bytes, topic: str, verifier: VerifierLike | None = None) -> bytes:
     """The control message in ``payload`` received on ``topic``, as its codec parses it;
     WireError (reason in :data:`REASONS`) when refused. See the module docstring."""
     obj = load_object(payload, MAX_ENVELOPE_PAYLOAD)
@@ -156,18 +162,10 @@ def accept_control(payload: bytes, topic: str, verifier: VerifierLike | None) ->
             if kids is not None and env.kid not in kids:
                 raise WireError(UNKNOWN_KEY, f"kid={env.kid!r}"[:100])
             raise WireError(BAD_SIGNATURE, f"kid={env.kid!r}"[:100])
-    body = load_object(data, MAX_ENVELOPE_PAYLOAD)
-    if body.get("topic") != topic:
-        raise WireError(WRONG_TOPIC, f"signed for {body.get('topic')!r} on {topic!r}"[:300])
-    for k in _ADDED:
-        body.pop(k, None)
-    return dumps(body)
-
-
-def body_rev(body: bytes) -> int | None:
-    """The ``rev`` a signed body carried (None when absent: an unsigned trial message)."""
-    rev = load_object(body, MAX_ENVELOPE_PAYLOAD).get("rev")
-    return rev if is_int(rev) else None
+    named = load_object(data, MAX_ENVELOPE_PAYLOAD).get("topic")
+    if named != topic:
+        raise WireError(WRONG_TOPIC, f"signed for {named!r} on {topic!r}"[:300])
+    return data
 
 
 class Revisions:

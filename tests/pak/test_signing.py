@@ -40,7 +40,7 @@ def test_signed_receipt_round_trip_keeps_the_message() -> None:
     assert (r.gateway_id, r.spool_id, r.closed) == ("gw-1", "sp-1", [(0, 9)])
     env = parse_envelope(control(receipt(), s, TOPIC))
     signed = orjson.loads(env.body)
-    assert signed["topic"] == TOPIC and signed["iss"] == "tracker"
+    assert signed["topic"] == TOPIC and signed["issuer"] == "tracker"
     assert isinstance(signed["rev"], int) and env.kid == key_id(s.public_key)
 
 
@@ -166,7 +166,8 @@ _SIGNER = Signer.generate("tracker")
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("topic", "iss", "rev")),
+@given(st.dictionaries(st.text(max_size=10).filter(lambda k: k not in ("topic", "issuer",
+                                                                         "rev")),
                        _json, max_size=6),
        st.text(min_size=1, max_size=40))
 def test_envelope_round_trip(obj: dict[str, object], topic: str) -> None:
@@ -174,4 +175,17 @@ def test_envelope_round_trip(obj: dict[str, object], topic: str) -> None:
     out = orjson.loads(accept_control(control(body, _SIGNER, topic), topic,
                                       _SIGNER.verifier()))
     rev = out.pop("rev")
-    assert isinstance(rev, int) and out == obj
+    assert isinstance(rev, int) and out.pop("topic") == topic
+    assert out.pop("issuer") == "tracker" and out == obj
+
+
+def test_a_message_keeps_its_own_issuer_and_rev_and_the_body_is_returned_as_signed() -> None:
+    s = Signer.generate("tracker")
+    topic = "pak/v1/centre"
+    body = orjson.dumps({"v": 1, "topic": topic, "issuer": "trk-a", "rev": 7})
+    payload = control(body, s, topic)
+    got = accept_control(payload, topic, s.verifier())
+    assert got == parse_envelope(payload).body.encode()
+    assert orjson.loads(got) == {"v": 1, "topic": topic, "issuer": "trk-a", "rev": 7}
+    with pytest.raises(ValueError):
+        control(body, s, "pak/v1/elsewhere")
