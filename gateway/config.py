@@ -104,9 +104,9 @@ class GatewaySettings(BrokerSettings, MetricsSettings, CentreKeySettings):
                              help="IANA time zone of the reader's own clock")
     mqtt_keepalive: int = setting(30, metavar="SECONDS", check=_between(5, 3600),
                                   help="MQTT keep-alive")
-    mqtt_reconnect_max: int = setting(10, metavar="SECONDS", check=_between(1, 3600),
+    mqtt_reconnect_max: int = setting(5, metavar="SECONDS", check=_between(1, 3600),
                                       help="longest wait between reconnection attempts "
-                                           "(doubling from 1 s)")
+                                           "(doubling from 1 s; the centre's cap is 5 s)")
     topic_root: str = setting(DEFAULT_ROOT, metavar="ROOT", check=_check_root,
                               help="topic root of the wire contract")
     spool: Path = setting(Path("/var/lib/pak/gateway-spool"), metavar="DIR",

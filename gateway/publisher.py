@@ -8,7 +8,8 @@ wire contract and an unattended box need:
   ``clean_session=False``) under a client id derived from the gateway id, so the receipts the
   centre sends while the link is down wait at the broker;
 * retained ``state``: ``online`` on every connect, ``offline`` as the will (and on a clean stop);
-* the receipts subscription (this gateway's own topic only), handed to ``on_receipt``;
+* the receipts subscription (this gateway's own topic only), handed to ``on_receipt``, and the
+  centre's presence (``{root}/centre``, retained), handed to ``on_presence``;
 * a bounded window of unacknowledged sightings messages: paho refuses a QoS 1 publish once
   65,535 are in flight, and a deep queue inside paho would put live sightings behind the
   backlog. The runtime publishes live sightings at once and fills only the rest of the window
@@ -46,6 +47,7 @@ from pak.mqtt import Backoff, make_client
 from pak.timefmt import format_time, utcnow
 from pak.wire import Receipt, Topics, encode_state, parse_receipts
 from pak.wire.envelope import Refusals, VerifierLike, accept_control
+from pak.wire.presence import Presence, parse_presence
 
 __all__ = ["Publisher", "PublisherStats", "client_id_for", "sightings_payload"]
 
@@ -82,6 +84,8 @@ class PublisherStats:
     receipts: int = 0
     receipts_bad: int = 0
     refused: int = 0
+    presence: int = 0
+    presence_bad: int = 0
 
 
 class Publisher:
@@ -96,6 +100,7 @@ class Publisher:
         brokers: Brokers,
         on_receipt: Callable[[Receipt], None],
         on_window: Callable[[], None] = lambda: None,
+        on_presence: Callable[[Presence], None] = lambda p: None,
         protocol: str = "5",
         keepalive: int = 30,
         max_inflight: int = 1000,
@@ -110,6 +115,8 @@ class Publisher:
         self.max_inflight = max_inflight
         self._on_receipt = on_receipt
         self._on_window = on_window
+        self._on_presence = on_presence
+        self._centre_topic = topics.centre
         self._clock = clock
         self._v5 = protocol == "5"
         self.stats = PublisherStats()
@@ -241,7 +248,7 @@ class Publisher:
             self._connect_problem(f"refused: {reason}")
             return
         self.stats.connects += 1
-        client.subscribe(self._receipt_topic, qos=1)
+        client.subscribe([(self._receipt_topic, 1), (self._centre_topic, 1)])
         info = client.publish(self._state_topic, self._state("online"), qos=1, retain=True)
         self._track(info.mid, 0)
         self._connected = True
@@ -292,6 +299,9 @@ class Publisher:
             self._on_window()
 
     def _message_cb(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        if msg.topic == self._centre_topic:
+            self._presence(bytes(msg.payload))
+            return
         if msg.topic != self._receipt_topic:
             return
         try:
@@ -305,12 +315,26 @@ class Publisher:
             receipt = parse_receipts(body)
         except WireError as e:
             self.stats.receipts_bad += 1
-            if self.stats.receipts_bad <= 3 or self.stats.receipts_bad % 1000 == 0:
-                event(log, logging.WARNING, "receipt_refused", reason=e.reason,
-                      detail=e.detail[:200], count=self.stats.receipts_bad)
+            _refused("receipt_refused", e, self.stats.receipts_bad)
             return
         if receipt.gateway_id != self.gateway_id:
             self.stats.receipts_bad += 1
             return
         self.stats.receipts += 1
         self._on_receipt(receipt)
+
+    def _presence(self, payload: bytes) -> None:
+        try:
+            p = parse_presence(payload, self._centre_topic, self._verifier)
+        except WireError as e:
+            self.stats.presence_bad += 1
+            _refused("presence_refused", e, self.stats.presence_bad)
+            return
+        self.stats.presence += 1
+        self._on_presence(p)
+
+
+def _refused(name: str, e: WireError, count: int) -> None:
+    """Log a refused control message: the first few, then one in a thousand."""
+    if count <= 3 or count % 1000 == 0:
+        event(log, logging.WARNING, name, reason=e.reason, detail=e.detail[:200], count=count)

@@ -23,6 +23,14 @@ milliseconds of its read: nothing waits to fill a batch); then fill what is left
 in-flight window with the backlog, oldest first, a few messages per iteration so live
 sightings never queue behind a whole backlog. Receipts delete what the centre has stored.
 The core wakes for sightings (tens a second), not for every read (hundreds).
+
+The centre's presence (ingest/presence.py): when the centre announces an epoch newer than the
+one in the spool (a tracker has just (re)subscribed, so anything published before may have
+been dropped by a broker that lost its shared subscriptions), the epoch is saved in the spool
+and everything unreceipted is made due after a random 0..``PRESENCE_JITTER_S`` s, so a
+thousand gateways do not republish in the same instant. The backlog then drains through the
+ordinary pump, inside the publisher's in-flight window. An epoch already in the spool (the
+retained message after a restart) is not news.
 """
 
 from __future__ import annotations
@@ -31,6 +39,7 @@ import collections
 import contextlib
 import logging
 import queue
+import random
 import threading
 import time
 import zoneinfo
@@ -55,6 +64,7 @@ from pak.mqtt import gateway_backoff
 from pak.timefmt import utcnow
 from pak.types import Sighting, StampedRead, TagRead
 from pak.wire import Receipt, Topics, dumps
+from pak.wire.presence import Presence
 
 __all__ = ["Gateway", "Link"]
 
@@ -66,6 +76,8 @@ _PUMP_MESSAGES = 8
 _CHECKPOINT_S = 1.0
 _LIMIT_CHECK_S = 1.0
 _MAX_READERS = 256
+#: The republish a new centre epoch triggers starts after a random wait up to this long.
+PRESENCE_JITTER_S = 1.0
 
 
 class Link(Protocol):
@@ -102,6 +114,8 @@ class Gateway:
         self._events_signalled = False
         # paho's thread appends, the core pops: deque operations are atomic, nothing is lost.
         self._receipts: collections.deque[Receipt] = collections.deque()
+        self._presence: collections.deque[Presence] = collections.deque()
+        self._jitter: Callable[[], float] = lambda: random.uniform(0.0, PRESENCE_JITTER_S)
         self._link_factory = link_factory or self._make_link
         self._topics = Topics(settings.topic_root)
         self._sync_interval = spool_sync_interval
@@ -112,7 +126,7 @@ class Gateway:
         self.counters: dict[str, int] = {
             "reads": 0, "sightings": 0, "published": 0, "republished": 0, "receipted": 0,
             "receipted_open": 0, "receipts": 0, "dropped": 0, "publish_messages": 0,
-            "core_wakeups": 0,
+            "core_wakeups": 0, "centre_epochs": 0,
         }
         self.metrics = GatewayMetrics()
         self.link: Link | None = None
@@ -136,6 +150,27 @@ class Gateway:
                 self._events_signalled = True
         if wake:
             self._queue.put("wake")
+
+    def _on_presence(self, p: Presence) -> None:
+        """paho's thread: hand the presence to the core and wake it (it owns the spool)."""
+        self._presence.append(p)
+        self._queue.put("wake")
+
+    def _centre_epochs(self) -> None:
+        """Core thread: act on a centre epoch newer than the spool's."""
+        assert self.spool is not None
+        for _ in range(len(self._presence)):
+            p = self._presence.popleft()
+            old = self.spool.centre_epoch
+            if not self.spool.new_centre_epoch(p.epoch):
+                continue
+            wait = self._jitter()
+            n = self.spool.republish_all(time.monotonic() + wait)
+            self.spool.commit()
+            self.counters["centre_epochs"] += 1
+            event(log, logging.INFO, "centre_epoch_new", epoch=p.epoch, previous=old,
+                  issuer=p.issuer, republish=n, jitter_s=round(wait, 3))
+            self._queue.put("wake")  # recompute the loop's deadline from the new due time
 
     def _make_link(self, sink: ReadSink) -> Link:
         from gateway.drivers import make_driver
@@ -190,6 +225,7 @@ class Gateway:
             gateway_id=s.gateway_id, topics=self._topics, brokers=s.broker(), verifier=verifier,
             on_receipt=self._receipts.append,
             on_window=lambda: self._queue.put("wake"),
+            on_presence=self._on_presence,
             protocol=s.mqtt_protocol, keepalive=s.mqtt_keepalive,
             max_inflight=s.max_inflight, backoff=gateway_backoff(s.mqtt_reconnect_max),
             clock=self._clock)
@@ -277,6 +313,7 @@ class Gateway:
 
     def _step(self) -> None:
         assert self.spool is not None
+        self._centre_epochs()
         receipts = [self._receipts.popleft() for _ in range(len(self._receipts))]
         now = self._clock()
         with self._lock:

@@ -17,6 +17,20 @@ Table ``sightings`` (one row per sighting id; the open message is replaced by th
     next_try  REAL                  monotonic time to (re)publish; NULL: nothing to publish
                                     (an open sighting whose open message the centre stored)
     tries     INTEGER               publications so far (the republish back-off)
+    sent      REAL                  monotonic time of the last publication (NULL: not in
+                                    flight; cleared at every start, like next_try)
+
+Lost, not slow: the centre commits a gateway's messages about in the order they were sent, so
+when a receipt covers a sighting sent at time T, a sighting still unreceipted that was sent
+before ``T - LOST_SLACK_S`` was lost (a broker that dropped it), not delayed: it is due again at
+once instead of at its receipt timer (checked whenever a receipt moves that time on; an index on
+``sent`` keeps the check to the rows it changes). The slack allows
+for several tracker instances committing at slightly different speeds; a wrong guess costs a
+duplicate, which storage merges.
+
+Table ``meta`` also keeps ``centre_epoch``: the newest centre epoch (pak/wire/presence.py) this
+gateway has acted on, so a restart does not take the retained presence message for news, while
+an epoch that changed while the gateway was away still is.
 
 Sequence numbers are reserved durably in blocks: ``seq.reserved`` is rewritten (temp file,
 fsync, rename, fsync of the folder) by the background thread when half the block is used, so a
@@ -61,6 +75,8 @@ log = logging.getLogger("pak.gateway.spool")
 DB_NAME: Final = "spool.db"
 RESERVATION_NAME: Final = "seq.reserved"
 SCHEMA_VERSION: Final = 1
+#: A sighting sent this much before the newest receipted one is presumed lost.
+LOST_SLACK_S: Final = 3.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -72,7 +88,8 @@ CREATE TABLE IF NOT EXISTS sightings (
     suspect INTEGER NOT NULL,
     first_seen REAL NOT NULL,
     next_try REAL,
-    tries INTEGER NOT NULL DEFAULT 0
+    tries INTEGER NOT NULL DEFAULT 0,
+    sent REAL
 );
 CREATE INDEX IF NOT EXISTS sightings_due ON sightings(next_try) WHERE next_try IS NOT NULL;
 """
@@ -112,6 +129,7 @@ class SpoolStats:
     wal_syncs: int = 0
     reservation_waits: int = 0
     receipts_foreign: int = 0
+    presumed_lost: int = 0
 
 
 def _fsync_dir(path: Path) -> None:
@@ -190,6 +208,8 @@ class Spool:
             self._db.close()
             raise SpoolError(f"spool {self.folder / DB_NAME}: {e}") from None
         self._in_tx = False
+        self._newest_receipted: float | None = None  # sent time of the newest receipted row
+        self._lost_checked: float | None = None  # the value of it the last check used
         # A lower bound of the earliest next_try (None: nothing scheduled), kept in memory so
         # the core loop does not ask SQLite "anything due?" hundreds of times a second.
         self._due_hint: float | None = 0.0
@@ -206,6 +226,10 @@ class Spool:
         db.execute("PRAGMA synchronous=NORMAL")
         db.execute("PRAGMA foreign_keys=OFF")
         db.executescript(_SCHEMA)
+        if "sent" not in {r[1] for r in db.execute("PRAGMA table_info(sightings)")}:
+            db.execute("ALTER TABLE sightings ADD COLUMN sent REAL")  # an older spool
+        db.execute("CREATE INDEX IF NOT EXISTS sightings_sent ON sightings(sent) "
+                   "WHERE sent IS NOT NULL")
         meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         version = int(meta.get("schema", SCHEMA_VERSION))
         if version > SCHEMA_VERSION:
@@ -236,9 +260,11 @@ class Spool:
         # (next_try is monotonic time, meaningless across restarts).
         db.execute("UPDATE sightings SET state='closed', body=json_set(body, '$.state', "
                    "'closed') WHERE state='open'")
-        db.execute("UPDATE sightings SET next_try=0, tries=0")
+        db.execute("UPDATE sightings SET next_try=0, tries=0, sent=NULL")
         db.execute("COMMIT")
         # Older spool ids still holding rows (after a new id was taken): receipts for them count.
+        row = db.execute("SELECT value FROM meta WHERE key='centre_epoch'").fetchone()
+        self._centre_epoch = int(row[0]) if row is not None else -1
         self._spool_ids = {spool_id} | {
             r[0] for r in db.execute("SELECT DISTINCT spool_id FROM sightings")}
         self.stats.dropped_total = int(
@@ -339,17 +365,18 @@ class Spool:
         now = self._mono()
         next_try = now + self._backoff(0) if publishing else now
         tries = 1 if publishing else 0
+        sent = now if publishing else None
         bodies = [orjson.dumps(sighting_to_json(s)) for s in sightings]
         rows = [(s.seq, s.spool_id, s.state, body.decode(), int(suspect),
-                 s.first_seen.timestamp(), next_try, tries)
+                 s.first_seen.timestamp(), next_try, tries, sent)
                 for s, body in zip(sightings, bodies, strict=True)]
         self._note_due(next_try)
         self._begin()
         self._db.executemany(
             "INSERT INTO sightings (seq, spool_id, state, body, suspect, first_seen, next_try, "
-            "tries) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(seq) DO UPDATE SET "
+            "tries, sent) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT(seq) DO UPDATE SET "
             "state=excluded.state, body=excluded.body, next_try=excluded.next_try, "
-            "tries=excluded.tries", rows)
+            "tries=excluded.tries, sent=excluded.sent", rows)
         self.stats.stored += sum(1 for r in rows if r[2] == "open")
         return bodies
 
@@ -382,17 +409,42 @@ class Spool:
         self._begin()
         self._db.executemany(
             "UPDATE sightings SET next_try = ? + min(?, ? * (1 << min(tries, 30))), "
-            "tries = tries + 1 WHERE seq = ?",
-            [(now, self.republish_max, self.republish_after, s) for s in seqs])
+            "tries = tries + 1, sent = ? WHERE seq = ?",
+            [(now, self.republish_max, self.republish_after, now, s) for s in seqs])
 
     def make_due(self, seqs: Sequence[int]) -> None:
         """These could not be handed to the broker after all: due again at once."""
         if seqs:
             self._note_due(self._mono())
             self._begin()
-            self._db.executemany("UPDATE sightings SET next_try=?, tries=max(tries - 1, 0) "
-                                 "WHERE seq=? AND next_try IS NOT NULL",
+            self._db.executemany("UPDATE sightings SET next_try=?, tries=max(tries - 1, 0), "
+                                 "sent=NULL WHERE seq=? AND next_try IS NOT NULL",
                                  [(self._mono(), s) for s in seqs])
+
+    @property
+    def centre_epoch(self) -> int:
+        """The newest centre epoch acted on (-1: none yet)."""
+        return self._centre_epoch
+
+    def new_centre_epoch(self, epoch: int) -> bool:
+        """Note ``epoch`` if it is newer than the last one acted on (in the current
+        transaction: durable with the next commit); True when it is news."""
+        if epoch <= self._centre_epoch:
+            return False
+        self._centre_epoch = epoch
+        self._begin()
+        self._db.execute("INSERT OR REPLACE INTO meta VALUES ('centre_epoch', ?)", (str(epoch),))
+        return True
+
+    def republish_all(self, at: float) -> int:
+        """Everything unreceipted is due at monotonic time ``at`` (or earlier, if it already
+        was); open sightings whose open message the centre stored stay as they are. The
+        back-off (``tries``) is kept: only the wait is cut short. Returns how many rows."""
+        self._note_due(at)
+        self._begin()
+        return int(self._db.execute(
+            "UPDATE sightings SET next_try=? WHERE next_try IS NOT NULL AND next_try > ?",
+            (at, at)).rowcount)
 
     def next_due(self) -> float | None:
         """Monotonic time of the earliest scheduled (re)publication, if any (may answer a
@@ -413,17 +465,44 @@ class Spool:
             return 0, 0
         self._begin()
         deleted = marked = 0
+        newest = self._db.execute
+        for ranges, state in ((receipt.closed, "closed"), (receipt.open, "open")):
+            for a, b in ranges:
+                t = newest("SELECT max(sent) FROM sightings WHERE spool_id=? AND seq BETWEEN ? "
+                           "AND ? AND state=?", (receipt.spool_id, a, b, state)).fetchone()[0]
+                if t is not None and (self._newest_receipted is None
+                                      or t > self._newest_receipted):
+                    self._newest_receipted = float(t)
         for a, b in receipt.closed:
             deleted += self._db.execute(
                 "DELETE FROM sightings WHERE spool_id=? AND seq BETWEEN ? AND ? "
                 "AND state='closed'", (receipt.spool_id, a, b)).rowcount
         for a, b in receipt.open:
             marked += self._db.execute(
-                "UPDATE sightings SET next_try=NULL WHERE spool_id=? AND seq BETWEEN ? AND ? "
-                "AND state='open' AND next_try IS NOT NULL", (receipt.spool_id, a, b)).rowcount
+                "UPDATE sightings SET next_try=NULL, sent=NULL WHERE spool_id=? "
+                "AND seq BETWEEN ? AND ? AND state='open' AND next_try IS NOT NULL",
+                (receipt.spool_id, a, b)).rowcount
         self.stats.receipted += deleted
         self.stats.receipted_open += marked
+        self._republish_lost()
         return deleted, marked
+
+    def _republish_lost(self) -> None:
+        """Unreceipted sightings sent ``LOST_SLACK_S`` before the newest receipted one: due
+        now (see the module docstring)."""
+        if self._newest_receipted is None or self._newest_receipted == self._lost_checked:
+            return
+        self._lost_checked = self._newest_receipted
+        now = self._mono()
+        n = self._db.execute(
+            "UPDATE sightings SET next_try=?, sent=NULL WHERE next_try IS NOT NULL "
+            "AND next_try > ? AND sent < ?",
+            (now, now, self._newest_receipted - LOST_SLACK_S)).rowcount
+        if n:
+            self._note_due(now)
+            self.stats.presumed_lost += n
+            event(log, logging.INFO, "spool_presumed_lost", republish=n,
+                  presumed_lost_total=self.stats.presumed_lost)
 
     # --- size -----------------------------------------------------------------------------
 

@@ -27,6 +27,11 @@ new connection could acknowledge a different message.
 The client comes from ``pak.mqtt.make_client`` (credentials, TLS, the broker list it fails over
 between) with the centre's back-off, ``CENTRE_BACKOFF``: 1 s doubling to 5 s, so the tracker
 is back within about 5 s of the broker's return.
+
+Presence (``presence``, ingest/presence.py): the centre's topic is one more plain subscription;
+when the broker acknowledges this connection's subscriptions (the SUBACK, after every
+connect), the consumer publishes the retained presence message with a new epoch and logs
+``centre_presence``; messages on that topic go to the presence bookkeeping, not the handler.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from paho.mqtt.properties import Properties
 from paho.mqtt.reasoncodes import ReasonCode
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from ingest.presence import CentrePresence
 from pak.broker_url import Brokers, BrokerUrl, TlsFiles
 from pak.logs import event
 from pak.mqtt import CENTRE_BACKOFF, PakClient, make_client
@@ -91,6 +97,7 @@ class MqttConsumer:
         keepalive: int = 30,
         tls_ca: str | None = None,
         connack_timeout: float = 5.0,
+        presence: CentrePresence | None = None,
     ) -> None:
         if isinstance(url, Brokers):
             self.brokers = url
@@ -100,7 +107,9 @@ class MqttConsumer:
         self.client_id = client_id
         self._handler = on_message
         self._shared = list(shared)
-        self._plain = list(plain)
+        self._presence = presence
+        self._plain = list(plain) + ([presence.topic] if presence is not None else [])
+        self._sub_mid: int | None = None  # the SUBSCRIBE whose SUBACK announces presence
         self._group = group
         self._requested: Protocol = protocol
         self._receive_maximum = receive_maximum
@@ -143,6 +152,7 @@ class MqttConsumer:
         c.on_disconnect = self._on_disconnect
         c.on_message = self._on_message
         c.on_publish = self._on_publish
+        c.on_subscribe = self._on_subscribe
         return c
 
     def _connect_properties(self) -> Properties:
@@ -233,9 +243,10 @@ class MqttConsumer:
         self._warned_unreachable = False
         topics = self.subscriptions()
         if self.protocol == "5":
-            client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
+            _, mid = client.subscribe([(t, SubscribeOptions(qos=1)) for t in topics])
         else:
-            client.subscribe([(t, 1) for t in topics])
+            _, mid = client.subscribe([(t, 1) for t in topics])
+        self._sub_mid = mid
         event(log, logging.INFO, "mqtt_connected", broker=self.broker_name,
               protocol=self.protocol, session_present=bool(flags.session_present),
               client_id=self.client_id, subscriptions=",".join(topics))
@@ -243,6 +254,28 @@ class MqttConsumer:
             event(log, logging.WARNING, "mqtt_no_shared_subscription",
                   why="every tracker on this broker receives every sighting")
         self._connected_once.set()
+
+    def _on_subscribe(self, client: mqtt.Client, userdata: Any, mid: int,
+                      reasons: list[ReasonCode], properties: Properties | None) -> None:
+        if mid != self._sub_mid:
+            return
+        refused = [str(r) for r in reasons if r.is_failure]
+        if refused:
+            # A subscription the broker refuses (the ACL) is a deployment error: say so, and
+            # do not announce a centre that does not receive what it should.
+            event(log, logging.ERROR, "mqtt_subscribe_refused", broker=self.broker_name,
+                  subscriptions=",".join(self.subscriptions()), reasons=",".join(refused))
+            return
+        if self._presence is not None:
+            self._announce(client, self._presence.subscribed(), "subscribed")
+
+    def _announce(self, client: mqtt.Client, payload: bytes, why: str) -> None:
+        assert self._presence is not None
+        with self._lock:
+            self._out_count += 1
+        client.publish(self._presence.topic, payload, qos=1, retain=True)
+        event(log, logging.INFO, "centre_presence", epoch=self._presence.epoch, why=why,
+              topic=self._presence.topic)
 
     def _on_connect_fail(self, client: mqtt.Client, userdata: Any) -> None:
         self._attempt_since = None
@@ -270,6 +303,13 @@ class MqttConsumer:
         payload = msg.payload
         if not isinstance(payload, bytes):
             payload = bytes(payload)
+        if self._presence is not None and topic == self._presence.topic:
+            again = self._presence.received(payload, bool(msg.retain))
+            if again is not None:
+                self._announce(client, again, "retained_epoch_not_below")
+            if ack is not None:
+                client.ack(ack.mid, ack.qos)
+            return
         try:
             self._handler(topic, payload, ack, bool(msg.retain))
         except Exception:

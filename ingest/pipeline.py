@@ -30,6 +30,7 @@ from ingest.consumer import Ack, MqttConsumer, Protocol
 from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
 from ingest.ports import BatchSink
+from ingest.presence import CentrePresence
 from ingest.receipts import PendingReceipts
 from ingest.validate import dead_letter, parse_health, parse_state, parse_watchlist
 from pak.alert import Alert
@@ -152,6 +153,8 @@ class Ingest:
             max_packet_size=opt.max_payload + _PACKET_OVERHEAD,
             tls_ca=opt.tls_ca,
             connack_timeout=opt.connack_timeout,
+            presence=CentrePresence(self.topics.centre, issuer=opt.client_id, signer=signer,
+                                    verifier=verifier),
         )
         m.connected.set_function(lambda: 1.0 if self.consumer.connected else 0.0)
         self.receipts = PendingReceipts(self.topics, signer)

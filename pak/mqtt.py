@@ -8,8 +8,9 @@ call site passes explicitly so the policy is visible where the client is made:
 
 * the centre's services (tracker, API, watchlist CLI): :data:`CENTRE_BACKOFF`, 1 s doubling
   to 5 s, so they are back within about 5 s of the broker's return;
-* gateways: :func:`gateway_backoff` from ``--mqtt-reconnect-max`` (default 10 s): thousands of
-  boxes must not all knock at once on a broker that has just come back.
+* gateways: :func:`gateway_backoff` from ``--mqtt-reconnect-max`` (default 5 s, aligned with
+  the centre: a small outage is over for everyone within about 5 s of the broker's return;
+  the republish a new centre epoch triggers is spread by a jitter, gateway/runtime.py).
 
 The asyncio side (the API's live alert feed, aiomqtt) takes :func:`tls_context`,
 :func:`aiomqtt_args` and :meth:`Backoff.delays` from here, so it shares the same settings.
@@ -63,7 +64,7 @@ CENTRE_BACKOFF = Backoff(1, 5)
 
 
 def gateway_backoff(max_s: int) -> Backoff:
-    """A gateway's back-off: 1 s doubling to ``--mqtt-reconnect-max`` (default 10 s)."""
+    """A gateway's back-off: 1 s doubling to ``--mqtt-reconnect-max`` (default 5 s)."""
     return Backoff(1, max(1, max_s))
 
 

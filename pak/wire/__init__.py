@@ -9,6 +9,7 @@ health          ``{root}/gw/{id}/health``        encode_health (Health) / parse_
 receipts        ``{root}/gw/{id}/receipts``      encode_receipts / parse_receipts
 watchlist       ``{root}/watchlist``             encode_watchlist_change / parse_watchlist
 alert           ``{root}/alerts/{kind}``         encode_alert (with rev) / the JSON Schema
+presence        ``{root}/centre`` (retained)     encode_presence / parse_presence (rev: epoch)
 envelope        (wraps the control messages)     encode_envelope / parse_envelope; control()
 ==============  ===============================  =============================================
 

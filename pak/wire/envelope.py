@@ -71,7 +71,6 @@ __all__ = [
 SCHEMA: Final = "envelope"
 REASONS: Final = (*LOADING, BAD_ENVELOPE, UNSIGNED, UNKNOWN_KEY, BAD_SIGNATURE, WRONG_TOPIC,
                   STALE_REVISION)
-#: Keys the envelope adds to a control message's body (``rev`` too, when it has none).
 #: Fields the envelope adds to a control message's body when the message lacks them (``rev``
 #: as well, when it has none of its own).
 ENVELOPE_FIELDS: Final = frozenset({"topic", "issuer"})
@@ -169,8 +168,8 @@ def accept_control(payload: bytes, topic: str, verifier: VerifierLike | None = N
 
 
 class Revisions:
-    """The last revision applied per key (a tag, a topic): :meth:`fresh` says whether a
-    revision is newer, :meth:`applied` records one. Freshness is judged by revisions only,
+    """The last revision applied per key (a tag, a topic): :meth:`check` refuses one not
+    newer and records the others. Freshness is judged by revisions only,
     never by the receiver's clock. Thread-safe; bounded to the newest ``size`` keys."""
 
     def __init__(self, size: int = 1_000_000) -> None:

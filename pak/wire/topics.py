@@ -35,6 +35,11 @@ class Topics:
     def watchlist(self) -> str:
         return f"{self.root}/watchlist"
 
+    @property
+    def centre(self) -> str:
+        """The centre's presence (retained; pak/wire/presence.py)."""
+        return f"{self.root}/centre"
+
     def all_gateways(self, leaf: str) -> str:
         """Wildcard subscription for one leaf (``sightings``, ``state``, ``health``)."""
         return f"{self.root}/gw/+/{leaf}"

@@ -1,7 +1,8 @@
 """A gateway given the centre's key (``--centre-key``) believes only receipts that key signed
 for its own topic and spool: forged, foreign-signed, replayed and misaddressed receipts leave
-its spool as it is; the genuine one empties it. Real processes: ``pak keys init``, the
-simulated reader, ``pak gateway`` and Mosquitto; the test plays the centre."""
+its spool as it is; the genuine one empties it. Forged presence is refused too. Real
+processes: ``pak keys init``, the simulated reader, ``pak gateway`` and Mosquitto; the test
+plays the centre."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import pytest
 from pak.keys import Signer, load_signer
 from pak.timefmt import utcnow
 from pak.wire.envelope import control
+from pak.wire.presence import Presence, encode_presence
 from pak.wire.receipts import compact_ranges, encode_receipts
 from tests.gateway.harness import (
     PAK,
@@ -89,6 +91,16 @@ def test_forged_receipts_do_not_empty_the_spool_and_a_signed_one_does(
             for reason in ("unsigned", "unknown_key", "wrong_topic"):
                 assert f"reason={reason}" in log, log[-2000:]
             assert spool_rows(spool) == rows, "a refused receipt deleted sightings"
+
+            # a forged presence (a huge epoch would make every later genuine one look old)
+            # and one signed by another key: both refused, logged as such
+            forged_presence = Presence(centre.topics.centre, "trk-x", 2**52, utcnow())
+            for payload in (encode_presence(forged_presence),
+                            encode_presence(forged_presence, thief)):
+                centre.client.publish(centre.topics.centre, payload, qos=1)
+            eventually(lambda: gw.log_text().count("presence_refused") >= 2, 10,
+                       "two refused presence messages in the gateway's log",
+                       detail=lambda: gw.log_text()[-2000:])
 
             closed = compact_ranges(rows)
             centre.client.publish(topic, control(

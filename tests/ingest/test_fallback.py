@@ -64,6 +64,8 @@ def test_falls_back_to_mqtt_311_and_still_ingests(mqtt311_broker: str) -> None:
                           protocol=mqtt.MQTTv311)
 
         def on_receipt(c: mqtt.Client, u: object, m: mqtt.MQTTMessage) -> None:
+            if m.topic != Topics(root).receipts("gw-f"):
+                return  # amqtt also hands a new subscriber the retained centre presence
             receipts.append(bytes(m.payload))
             got.set()
 
