@@ -80,7 +80,8 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
     app.state.alert_hub = AlertHub(settings.broker() if settings.mqtt else None,
                                    settings.topic_root, backoff=CENTRE_BACKOFF,
                                    protocol=settings.mqtt_protocol,
-                                   verifier=None if signer is None else signer.verifier())
+                                   verifier=None if signer is None else signer.verifier(),
+                                   signer=signer)
     app.state.announcer = None
     app.state.stats_cache = {}
     install_security(app)  # every route below is guarded by the role table

@@ -47,6 +47,10 @@ class ApiSettings(BrokerSettings, SigningSettings):
                                 help="gap that splits a trail into trips")
     max_speed_kmh: float = setting(120.0, metavar="KMH",
                                    help="hops faster than this are flagged implausible")
+    feed_heartbeat_s: float = setting(
+        15.0, metavar="SECONDS", check=lambda v: None if 0.1 <= v <= 300 else
+        "must be between 0.1 and 300 seconds",
+        help="live feed: a heartbeat this often (keeps proxies open, rechecks the session)")
     log_level: str = setting("info", help="debug, info, warning or error")
     log_format: str = setting("text", help="text or json")
     # HTTPS served by uvicorn itself (leave both unset behind a TLS reverse proxy)

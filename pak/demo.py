@@ -247,7 +247,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _print_status(port: int, key: str) -> None:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/stats",
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/api/v1/stats",
                                  headers={"Authorization": f"Bearer {key}"})
     try:
         with urllib.request.urlopen(req, timeout=2) as r:

@@ -10,20 +10,19 @@ audit log (with the operating-system user), and, given ``--mqtt URL``, announced
 ``{root}/watchlist`` (QoS 1), so every running tracker applies them at once; without
 ``--mqtt`` the trackers pick them up at their next periodic reload.
 
-CSV import: a header row naming the columns ``tag_id`` and ``case`` (required), and
-optionally ``reporter``, ``reported_at`` (RFC 3339 or a date) and ``note``. All rows are
-checked first; a file with a bad row changes nothing.
+CSV import (tracker.usecases.watchlist.import_watchlist, shared with the API): a header row
+naming the columns ``tag_id`` and ``case`` (required), and optionally ``reporter``,
+``reported_at`` (RFC 3339 or a date) and ``note``. All rows are checked first; a file with a
+bad row changes nothing, and every bad line is named.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
 import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +34,13 @@ from pak.timefmt import format_time, utcnow
 from pak.wire.topics import DEFAULT_ROOT, Topics
 from pak.wire.watchlist import watch_entry_json
 from tracker.usecases.audit import record_audit
-from tracker.usecases.watchlist import Announce, report_stolen, watchlist_announcer, withdraw
+from tracker.usecases.watchlist import (
+    Announce,
+    import_watchlist,
+    report_stolen,
+    watchlist_announcer,
+    withdraw,
+)
 from tracker.watchlist import WatchlistError, normalise_tag
 
 __all__ = ["main"]
@@ -75,15 +80,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-@dataclass(frozen=True, slots=True)
-class _Row:
-    tag_id: str
-    case: str
-    reporter: str | None
-    reported_at: datetime | None
-    note: str
-
-
 def _when(text: str | None) -> datetime | None:
     if not text:
         return None
@@ -92,29 +88,11 @@ def _when(text: str | None) -> datetime | None:
     return parse_when(text, utcnow())
 
 
-def _read_csv(path: Path) -> list[_Row]:
+def _read_csv(path: Path) -> str:
     try:
-        fh = path.open(newline="", encoding="utf-8-sig")
-    except OSError as e:
-        raise ConfigError(f"cannot read {path}: {e.strerror}") from None
-    rows: list[_Row] = []
-    with fh:
-        reader = csv.DictReader(fh)
-        fields = {f.strip().lower() for f in reader.fieldnames or ()}
-        if not {"tag_id", "case"} <= fields:
-            raise ConfigError(f"{path}: the header must name tag_id and case "
-                              f"(found: {', '.join(sorted(fields)) or 'nothing'})")
-        for n, raw in enumerate(reader, start=2):
-            r = {(k or "").strip().lower(): (v or "").strip() for k, v in raw.items()}
-            try:
-                if not r.get("case"):
-                    raise WatchlistError("case is empty")
-                rows.append(_Row(normalise_tag(r.get("tag_id", "")), r["case"],
-                                 r.get("reporter") or None, _when(r.get("reported_at")),
-                                 r.get("note", "")))
-            except (WatchlistError, ConfigError) as e:
-                raise ConfigError(f"{path}, line {n}: {e}") from None
-    return rows
+        return path.read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"cannot read {path}: {getattr(e, 'strerror', None) or e}") from None
 
 
 class _Announcer:
@@ -174,7 +152,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace, url: str) -> int:
     from tracker.storage import open_storage
 
-    rows: list[_Row] = _read_csv(args.file) if args.cmd == "import" else []
+    text = _read_csv(args.file) if args.cmd == "import" else ""
     tag = normalise_tag(args.tag) if args.cmd in ("add", "remove") else ""
     with open_storage(url) as storage:
         now = utcnow()
@@ -195,13 +173,18 @@ def _run(args: argparse.Namespace, url: str) -> int:
                          Path(key) if key else None)
         try:
             if args.cmd == "add":
-                rows = [_Row(tag, args.case, args.reporter, _when(args.reported_at), args.note)]
-            if args.cmd in ("add", "import"):
-                for r in rows:
-                    report_stolen(storage, r.tag_id, case_no=r.case, reporter=r.reporter,
-                                  note=r.note, reported_at=r.reported_at, actor=None,
-                                  via=f"pak watchlist {args.cmd}", announce=ann.announce, at=now)
-                print(f"added {len(rows)} tag(s)" + (" and announced" if args.mqtt else ""))
+                report_stolen(storage, tag, case_no=args.case, reporter=args.reporter,
+                              note=args.note, reported_at=_when(args.reported_at), actor=None,
+                              via="pak watchlist add", announce=ann.announce, at=now)
+                print("added 1 tag(s)" + (" and announced" if args.mqtt else ""))
+            elif args.cmd == "import":
+                added, rejected = import_watchlist(storage, text, actor=None,
+                                                   via="pak watchlist import",
+                                                   announce=ann.announce, at=now)
+                if rejected:  # all or nothing: every refused line named, nothing changed
+                    raise ConfigError("; ".join(f"{args.file}, line {r.line}: {r.error}"
+                                                for r in rejected))
+                print(f"added {added} tag(s)" + (" and announced" if args.mqtt else ""))
             else:
                 n = withdraw(storage, tag, status=args.status, case_no=args.case, actor=None,
                              via="pak watchlist remove", announce=ann.announce, at=now)

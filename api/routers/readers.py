@@ -12,7 +12,7 @@ from pak.timefmt import format_time
 from pak.wire.alert import ReaderRecord
 from tracker.trails.queries import passed_here, readers_for
 
-router = APIRouter(prefix="/api", tags=["readers"])
+router = APIRouter(prefix="/api/v1", tags=["readers"])
 
 MAX_ROWS = 10_000
 

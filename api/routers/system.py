@@ -16,17 +16,17 @@ router = APIRouter(tags=["system"])
 _STATS_TTL_S = 10.0  # counting a hypertable is not free: one count per 10 s at most
 
 
-@router.get("/api/me")
+@router.get("/api/v1/me")
 def me(who: PrincipalDep) -> dict[str, str]:
     return {"user": who.user, "role": who.role}
 
 
-@router.get("/api/gateways")
+@router.get("/api/v1/gateways")
 def gateways(storage: StorageDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     return [gateway_json(g) for g in storage.gateways()]
 
 
-@router.get("/api/stats")
+@router.get("/api/v1/stats")
 def stats(request: Request, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     cache = request.app.state.stats_cache
     now = time.monotonic()

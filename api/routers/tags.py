@@ -1,4 +1,4 @@
-"""One tag: its trail (JSON or GeoJSON) and the tags seen travelling with it."""
+"""One tag: its trail (GeoJSON, CSV or JSON) and the tags seen travelling with it."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ import re
 from datetime import timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from api.deps import AuditDep, SettingsDep, StorageDep, WindowDep
 from pak.timefmt import format_time
 from tracker.trails.queries import readers_for, seen_together, trail
-from tracker.trails.trail import trail_geojson, trail_json
+from tracker.trails.trail import trail_csv, trail_geojson, trail_json
 
-router = APIRouter(prefix="/api/tags", tags=["tags"])
+router = APIRouter(prefix="/api/v1/tags", tags=["tags"])
 
 _TAG = re.compile(r"[0-9A-Fa-f]{2,64}")
 TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64)]
@@ -25,20 +25,27 @@ def _tag(tag_id: str) -> str:
     return tag_id.upper()
 
 
-@router.get("/{tag_id}/trail")
+@router.get("/{tag_id}/trail", response_model=None)
 def get_trail(tag_id: TagPath, storage: StorageDep, settings: SettingsDep, window: WindowDep,
               audit: AuditDep,
-              format: Annotated[Literal["json", "geojson"], Query()] = "json") -> dict[str, Any]:
-    """The tag's trail: passes in time order, trips split at gaps, hops with distance, speed
-    and heading; implausible hops flagged (audited)."""
+              format: Annotated[Literal["geojson", "csv", "json"], Query(
+                  description="geojson (default: a Point per pass, a LineString per hop with "
+                  "speed_kmh and implausible), csv (a row per pass) or json (trips)")
+              ] = "geojson") -> dict[str, Any] | Response:
+    """The tag's trail in the window (default: the last 24 hours): passes in time order,
+    trips split at gaps, hops with distance, speed and heading; implausible hops flagged
+    (audited)."""
     tag = _tag(tag_id)
     audit("trail", tag_id=tag, since=window.since, until=window.until, format=format)
     t = trail(storage, tag_id=tag, since=window.since, until=window.until,
               trip_gap=timedelta(seconds=settings.trip_gap_s),
               max_speed_kmh=settings.max_speed_kmh)
-    if format == "geojson":
-        return trail_geojson(t, readers_for(storage, [p.reader_id for p in t.passes]))
-    return trail_json(t)
+    if format == "csv":
+        return Response(trail_csv(t), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="trail-{tag}.csv"'})
+    if format == "json":
+        return trail_json(t)
+    return trail_geojson(t, readers_for(storage, [p.reader_id for p in t.passes]))
 
 
 @router.get("/{tag_id}/companions")

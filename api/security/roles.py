@@ -10,7 +10,7 @@ The roles (issue 10):
   system that may only write the watchlist holds ``watchlist:write``).
 
 A route is named by its method and its path relative to the API root, so the table holds
-"GET /alerts" for ``/api/v1/alerts`` (and for the older ``/api/alerts`` while routes move).
+"GET /alerts" for ``/api/v1/alerts``.
 Every route of the app is either in :data:`RULES` or in :data:`PUBLIC`; the dependency in
 :mod:`api.security.access` refuses a route in neither (fail closed), and a test enumerates the
 app's routes so a new route without a rule fails the suite.
@@ -24,7 +24,7 @@ from typing import Final
 __all__ = ["API_ROOTS", "PUBLIC", "RULES", "SCOPES", "Rule", "route_key"]
 
 #: Prefixes of the API's routes, stripped to make a route's key.
-API_ROOTS: Final = ("/api/v1", "/api")
+API_ROOTS: Final = ("/api/v1",)
 
 #: What a service key may be allowed to do.
 SCOPES: Final = ("alerts:read", "watchlist:read", "watchlist:write", "stats:read",
@@ -75,9 +75,13 @@ RULES: Final[dict[str, Rule]] = {
     "GET /alerts/stream": _ALERTS_READ,
     "GET /alerts/{alert_id}": _ALERTS_READ,
     "POST /alerts/{alert_id}/status": _rule("officer"),
+    "POST /alerts/{alert_id}/acknowledge": _rule("officer"),
+    "POST /alerts/{alert_id}/dispatch": _rule("officer"),
+    "POST /alerts/{alert_id}/close": _rule("officer"),
     # the watchlist (notes hold owners' contact details: not for analysts)
     "GET /watchlist": _WATCH_READ,
     "POST /watchlist": _WATCH_WRITE,
+    "POST /watchlist/import": _WATCH_WRITE,
     "DELETE /watchlist/{tag_id}": _WATCH_WRITE,
     # operations
     "GET /users": _rule("admin"),

@@ -92,7 +92,7 @@ async function showReader(r) {
   const until = new Date(), since = new Date(until - 20 * 60 * 1000);
   try {
     const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason});
-    const rows = await api(`/api/readers/${encodeURIComponent(r.reader_id)}/passes?${q}`);
+    const rows = await api(`/api/v1/readers/${encodeURIComponent(r.reader_id)}/passes?${q}`);
     const t = el("table");
     t.append(el("tr", {}, ""));
     t.firstChild.append(el("th", {}, "tag"), el("th", {}, "first seen"), el("th", {}, "direction"));
@@ -111,8 +111,8 @@ async function showReader(r) {
 
 async function showTrail(tag, hours, reason, predicted = []) {
   const until = new Date(), since = new Date(until - hours * 3600 * 1000);
-  const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason});
-  const trail = await api(`/api/tags/${encodeURIComponent(tag)}/trail?${q}`);
+  const q = new URLSearchParams({since: since.toISOString(), until: until.toISOString(), reason, format: "json"});
+  const trail = await api(`/api/v1/tags/${encodeURIComponent(tag)}/trail?${q}`);
   const ov = $("overlay");
   ov.replaceChildren();
   document.querySelectorAll(".reader.hot, .reader.pred").forEach((c) => c.classList.remove("hot", "pred"));
@@ -177,7 +177,7 @@ function renderAlert(a) {
 
 function openStream() {
   // the session cookie goes with it: no credential in the URL
-  const es = new EventSource("/api/alerts/stream");
+  const es = new EventSource("/api/v1/alerts/stream");
   es.addEventListener("alert", (ev) => renderAlert(JSON.parse(ev.data)));
   es.onopen = () => { $("feed").textContent = "● live"; $("feed").className = "ok"; };
   es.onerror = () => { $("feed").textContent = "○ live feed reconnecting…"; $("feed").className = "off"; };
@@ -185,18 +185,18 @@ function openStream() {
 
 async function refresh() {
   try {
-    const s = await api("/api/stats");
+    const s = await api("/api/v1/stats");
     $("stats").textContent = `${s.sightings} sightings · ${s.readers} readers · ` +
       `${s.gateways_online}/${s.gateways} gateways online · ${s.alerts_open} open alerts`;
-    const gws = await api("/api/gateways");
+    const gws = await api("/api/v1/gateways");
     $("gateways").replaceChildren(...gws.map((g) => el("li", {class: g.state === "online" ? "ok" : "off"},
       `${g.gateway_id} ${g.state || "?"} (${fmt(g.state_at)})`)));
-    const wl = await api("/api/watchlist");
+    const wl = await api("/api/v1/watchlist");
     $("watchlist").replaceChildren(...wl.map((w) => {
       const li = el("li", {}, `${w.tag_id} · case ${w.case_no || "—"} `);
       const b = el("button", {type: "button"}, "recovered");
       b.onclick = async () => {
-        await api(`/api/watchlist/${encodeURIComponent(w.tag_id)}?status=recovered`, {method: "DELETE"});
+        await api(`/api/v1/watchlist/${encodeURIComponent(w.tag_id)}?status=recovered`, {method: "DELETE"});
         refresh();
       };
       li.append(b);
@@ -208,7 +208,7 @@ async function refresh() {
 $("wl-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
   try {
-    await api("/api/watchlist", {method: "POST",
+    await api("/api/v1/watchlist", {method: "POST",
       body: {tag_id: $("wl-tag").value.toUpperCase(), case_no: $("wl-case").value}});
     $("wl-tag").value = ""; $("wl-case").value = "";
     refresh();
@@ -217,11 +217,11 @@ $("wl-form").addEventListener("submit", async (ev) => {
 
 async function start() {
   try {
-    const me = await api("/api/me");
+    const me = await api("/api/v1/me");
     $("user").textContent = me.user;
-    readers = await api("/api/readers");
+    readers = await api("/api/v1/readers");
     drawMap();
-    for (const a of (await api("/api/alerts?limit=50")).reverse()) renderAlert(a);
+    for (const a of (await api("/api/v1/alerts?limit=50")).reverse()) renderAlert(a);
     openStream();
     refresh();
     setInterval(refresh, 5000);

@@ -305,7 +305,7 @@ class ReaderRef:
 
 @dataclass(frozen=True, slots=True)
 class ReaderRecord(ReaderRef):
-    """A reader as the API lists it (the response model of ``/api/readers``): the alert's
+    """A reader as the API lists it (the response model of ``/api/v1/readers``): the alert's
     reader plus its antenna bearings (by antenna number, as text) and its clock's zone."""
 
     bearings: dict[str, float]

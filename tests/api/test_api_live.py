@@ -39,7 +39,7 @@ def test_alert_reaches_the_live_feed(tmp_path: Path, mqtt_url: str, topic_root: 
         pub.connect("127.0.0.1", 1883)
         pub.loop_start()
         got = None
-        assert httpx.get(base + "/api/alerts/stream").status_code == 401
+        assert httpx.get(base + "/api/v1/alerts/stream").status_code == 401
         # the console: signs in, then its EventSource sends nothing but the session cookie
         password = subprocess.run(
             [sys.executable, "-m", "pak.cli", "users", "add", "wang", "--role", "officer",
@@ -48,15 +48,18 @@ def test_alert_reaches_the_live_feed(tmp_path: Path, mqtt_url: str, topic_root: 
                                                             "password": password})
         assert signed.status_code == 200 and "__Host-pak_session" in signed.cookies
         cookie = {"Cookie": f"__Host-pak_session={signed.cookies['__Host-pak_session']}"}
-        with httpx.stream("GET", base + "/api/alerts/stream", headers=cookie, timeout=10) as r:
+        with httpx.stream("GET", base + "/api/v1/alerts/stream", headers=cookie, timeout=10) as r:
             assert r.status_code == 200 and next(r.iter_lines()) == ": connected"
-        with httpx.stream("GET", base + "/api/alerts/stream", headers=auth, timeout=10) as r:
+        with httpx.stream("GET", base + "/api/v1/alerts/stream", headers=auth, timeout=10) as r:
             assert r.headers["content-type"].startswith("text/event-stream")
             lines = r.iter_lines()
             assert next(lines) == ": connected"
             pub.publish(f"{topic_root}/alerts/stolen_hit", orjson.dumps(alert), qos=1)
+            kind = None
             for line in lines:
-                if line.startswith("data: "):
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind == "alert":
                     got = orjson.loads(line[6:])
                     break
         pub.loop_stop()

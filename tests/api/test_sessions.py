@@ -80,7 +80,7 @@ def test_sign_in_sets_a_strict_http_only_cookie(client: TestClient) -> None:
     me = client.get("/api/v1/session")
     assert me.status_code == 200 and me.json()["user"] == "wang"
     assert me.json()["csrf_token"] is None  # given once, at sign-in
-    assert client.get("/api/alerts").status_code == 200  # the cookie is a credential
+    assert client.get("/api/v1/alerts").status_code == 200  # the cookie is a credential
 
 
 def test_no_other_site_signs_a_browser_in(client: TestClient) -> None:
@@ -103,23 +103,23 @@ def test_cookie_changes_need_origin_and_csrf(client: TestClient, storage: Storag
     report = {"tag_id": "AABBCCDD", "case_no": "C-1"}
 
     def post(headers: dict[str, str]) -> int:
-        return client.post("/api/watchlist", json=report, headers=headers).status_code
+        return client.post("/api/v1/watchlist", json=report, headers=headers).status_code
 
     assert post({"X-CSRF-Token": csrf}) == 403  # no Origin
     assert post({"Origin": SITE}) == 403  # no CSRF token
     assert post({"Origin": SITE, "X-CSRF-Token": csrf + "x"}) == 403
     assert post({"Origin": "https://evil.example", "X-CSRF-Token": csrf}) == 403
-    assert client.get("/api/alerts", headers={"Origin": "https://evil.example"}
+    assert client.get("/api/v1/alerts", headers={"Origin": "https://evil.example"}
                       ).status_code == 403
-    assert client.get("/api/alerts", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
+    assert client.get("/api/v1/alerts", headers={"Sec-Fetch-Site": "cross-site"}).status_code == 403
     assert storage.watchlist() == []
     assert post({"Origin": SITE, "X-CSRF-Token": csrf}) == 201
 
 
 def test_no_credential_in_a_url_is_read(client: TestClient, storage: Storage) -> None:
     key = api_key(storage, "feed", "service", scopes=("alerts:read",))
-    assert client.get("/api/alerts", params={"access_token": key}).status_code == 401
-    assert client.get("/api/alerts", headers={"Authorization": f"Bearer {key}"}
+    assert client.get("/api/v1/alerts", params={"access_token": key}).status_code == 401
+    assert client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {key}"}
                       ).status_code == 200
 
 

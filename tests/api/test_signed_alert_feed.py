@@ -55,14 +55,17 @@ def test_forged_alerts_never_reach_the_live_feed(tmp_path: Path, mqtt_url: str,
                   control(orjson.dumps(alert(3)), centre, f"{topic_root}/alerts/tamper")]
         genuine = alert(4)
         got = None
-        with httpx.stream("GET", base + "/api/alerts/stream", headers=auth, timeout=10) as r:
+        with httpx.stream("GET", base + "/api/v1/alerts/stream", headers=auth, timeout=10) as r:
             lines = r.iter_lines()
             assert next(lines) == ": connected"
             for payload in forged:  # one connection, QoS 1: they arrive before the genuine
                 pub.publish(topic, payload, qos=1)
             pub.publish(topic, control(orjson.dumps(genuine), centre, topic), qos=1)
+            kind = None
             for line in lines:
-                if line.startswith("data: "):
+                if line.startswith("event: "):
+                    kind = line[7:]
+                elif line.startswith("data: ") and kind == "alert":  # the first alert
                     got = orjson.loads(line[6:])
                     break
         assert got == genuine, got

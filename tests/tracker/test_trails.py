@@ -105,9 +105,11 @@ def test_geojson_shapes() -> None:
     gj = trail_geojson(build_trail("AABBCCDD", [s("A", 0), s("B", 60), s("C", 120)], READERS),
                        READERS)
     kinds = [f["geometry"]["type"] for f in gj["features"]]
-    assert kinds.count("Point") == 3 and kinds.count("LineString") == 1
+    assert kinds.count("Point") == 3 and kinds.count("LineString") == 2  # one per hop
     line = next(f for f in gj["features"] if f["geometry"]["type"] == "LineString")
     assert line["geometry"]["coordinates"][0] == [120.0, 30.0]  # GeoJSON is lon, lat
+    assert line["properties"]["from"] == "A" and line["properties"]["to"] == "B"
+    assert {"speed_kmh", "implausible"} <= line["properties"].keys()
 
 
 def test_direction_from_antenna_order() -> None:

@@ -215,8 +215,10 @@ class AlertStore(Protocol):
     @abstractmethod
     def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
                tag_id: str | None = None, since: datetime | None = None,
-               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
-        """Alerts by first-raised time ``at``, newest first."""
+               until: datetime | None = None, limit: int | None = None,
+               changed_since: datetime | None = None) -> list[StoredAlert]:
+        """Alerts by first-raised time ``at``, newest first; ``changed_since`` keeps those
+        whose latest change (``updated_at``) is at or after it (the live feed's replay)."""
 
     @abstractmethod
     def set_alert_status(self, alert_id: str, status: str, *, actor: str, at: datetime,

@@ -551,7 +551,8 @@ class SqlStorage(Storage, Generic[C]):
 
     def alerts(self, *, status: str | Sequence[str] | None = None, kind: str | None = None,
                tag_id: str | None = None, since: datetime | None = None,
-               until: datetime | None = None, limit: int | None = None) -> list[StoredAlert]:
+               until: datetime | None = None, limit: int | None = None,
+               changed_since: datetime | None = None) -> list[StoredAlert]:
         w = _Where()
         if status is not None:
             w.add(*self._in_list("status", [status] if isinstance(status, str)
@@ -560,6 +561,7 @@ class SqlStorage(Storage, Generic[C]):
         w("tag_id = ?", tag_id)
         w("at >= ?", self._to_time_opt(since))
         w("at < ?", self._to_time_opt(until))
+        w("updated_at >= ?", self._to_time_opt(changed_since))
         sql = (f"SELECT {_ALERT_COLS} FROM alerts{w.sql()} "
                f"ORDER BY at DESC, alert_id{self.COLLATE}{w.limit(limit)}")
         with self._reading() as conn:

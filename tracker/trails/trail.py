@@ -13,6 +13,8 @@ Pure functions over sightings and reader positions; the API and ``pak trail`` ca
 
 from __future__ import annotations
 
+import csv
+import io
 import itertools
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -24,6 +26,7 @@ from pak.types import Sighting, SightingId
 from tracker.trails.geo import bearing_deg, compass, haversine_m
 
 __all__ = [
+    "TRAIL_CSV_COLUMNS",
     "Hop",
     "Pass",
     "Position",
@@ -33,6 +36,7 @@ __all__ = [
     "direction_of_travel",
     "merge_passes",
     "split_trips",
+    "trail_csv",
     "trail_geojson",
     "trail_json",
 ]
@@ -220,33 +224,74 @@ def _iso(t: datetime) -> str:
     return format_time(t)
 
 
+def _lonlat(readers: Mapping[str, Position], reader_id: str) -> list[float] | None:
+    r = readers.get(reader_id)
+    if r is None or r.latitude is None or r.longitude is None:
+        return None
+    return [float(r.longitude), float(r.latitude)]  # GeoJSON order: longitude, latitude
+
+
 def trail_geojson(trail: Trail, readers: Mapping[str, Position]) -> dict[str, Any]:
-    """GeoJSON FeatureCollection: a LineString per trip, a Point per pass with its times."""
+    """GeoJSON FeatureCollection: a Point per pass (its reader and times) and a LineString per
+    hop (``speed_kmh``, ``implausible``). A reader without a position has no Point and its
+    hops no line (:attr:`Trail.unknown_readers` names it)."""
     features: list[dict[str, Any]] = []
     for i, trip in enumerate(trail.trips):
-        coords = []
         for p in trip.passes:
-            r = readers.get(p.reader_id)
-            if r is None or r.latitude is None or r.longitude is None:
+            point = _lonlat(readers, p.reader_id)
+            if point is None:
                 continue
-            point = [float(r.longitude), float(r.latitude)]
-            coords.append(point)
             features.append({
                 "type": "Feature",
                 "geometry": {"type": "Point", "coordinates": point},
                 "properties": {"kind": "pass", "trip": i, "reader_id": p.reader_id,
                                "first_seen": _iso(p.first_seen), "last_seen": _iso(p.last_seen),
-                               "reads": p.reads, "antennas": list(p.antennas)},
+                               "reads": p.reads, "antennas": list(p.antennas),
+                               "direction": direction_of_travel(p.antennas)},
             })
-        if len(coords) >= 2:
+        for h in trip.hops:
+            ends = _lonlat(readers, h.from_reader), _lonlat(readers, h.to_reader)
+            if ends[0] is None or ends[1] is None:
+                continue
             features.append({
                 "type": "Feature",
-                "geometry": {"type": "LineString", "coordinates": coords},
-                "properties": {"kind": "trip", "trip": i, "tag_id": trail.tag_id,
-                               "start": _iso(trip.start), "end": _iso(trip.end),
-                               "implausible_hops": sum(h.implausible for h in trip.hops)},
+                "geometry": {"type": "LineString", "coordinates": list(ends)},
+                "properties": {"kind": "hop", "trip": i, "tag_id": trail.tag_id,
+                               "from": h.from_reader, "to": h.to_reader,
+                               "depart": _iso(h.depart), "arrive": _iso(h.arrive),
+                               "distance_m": h.distance_m, "speed_kmh": h.speed_kmh,
+                               "heading": h.heading, "implausible": h.implausible,
+                               "reason": h.reason},
             })
     return {"type": "FeatureCollection", "features": features}
+
+
+#: Columns of :func:`trail_csv`: one row per pass, with the hop that brought the tag there.
+TRAIL_CSV_COLUMNS = ("tag_id", "trip", "reader_id", "first_seen", "last_seen", "reads",
+                     "direction_from", "direction_towards", "from_reader", "distance_m",
+                     "travel_s", "speed_kmh", "implausible")
+
+
+def trail_csv(trail: Trail) -> str:
+    """The trail as CSV (:data:`TRAIL_CSV_COLUMNS`, a header line first); the first pass of a
+    trip has empty hop columns."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(TRAIL_CSV_COLUMNS)
+    for i, trip in enumerate(trail.trips):
+        arrivals: list[Hop | None] = [None, *trip.hops]
+        for p, h in zip(trip.passes, arrivals, strict=True):
+            d = direction_of_travel(p.antennas) or {}
+            w.writerow([trail.tag_id, i, p.reader_id, _iso(p.first_seen), _iso(p.last_seen),
+                        p.reads, d.get("from", ""), d.get("towards", ""),
+                        *(("", "", "", "", "") if h is None else
+                          (h.from_reader, _num(h.distance_m), round(h.travel_s, 3),
+                           _num(h.speed_kmh), "true" if h.implausible else "false"))])
+    return out.getvalue()
+
+
+def _num(v: float | None) -> str | float:
+    return "" if v is None else round(v, 3)
 
 
 def trail_json(trail: Trail) -> dict[str, Any]:

@@ -173,7 +173,8 @@ def test_closed_alert_is_not_reopened_but_a_new_pass_raises_anew(
     e = engine(st, pub)
     engines.append(e)
     run(e, st, sighting(7, "R1", 0, 3))
-    move_alert(st, "stolen_hit:gw-1:sp-1:7", "closed", actor="officer 0415", at=at(100))
+    move_alert(st, "stolen_hit:gw-1:sp-1:7", "closed", actor="officer 0415", at=at(100),
+               outcome="recovered")
     fresh = engine(st, Published())  # a restarted instance: nothing in memory
     engines.append(fresh)
     assert run(fresh, st, sighting(7, "R1", 0, 3)) == []  # a late redelivery: stays closed
@@ -204,10 +205,10 @@ def test_lifecycle_steps_forward_only(st: Storage, engines: list[AlertEngine]) -
     run(e, st, sighting(7, "R1", 0, 3))
     aid = "stolen_hit:gw-1:sp-1:7"
     move_alert(st, aid, "acknowledged", actor="desk 1", at=at(10))
-    move_alert(st, aid, "dispatched", actor="desk 1", at=at(20), note="car 12")
+    move_alert(st, aid, "dispatched", actor="desk 1", at=at(20), unit="car 12")
     with pytest.raises(AlertTransitionError):
         move_alert(st, aid, "acknowledged", actor="desk 2", at=at(30))
-    done = move_alert(st, aid, "closed", actor="car 12", at=at(900), note="recovered")
+    done = move_alert(st, aid, "closed", actor="car 12", at=at(900), outcome="recovered")
     assert [(h.from_status, h.to_status, h.actor) for h in done.history] == [
         ("new", "acknowledged", "desk 1"), ("acknowledged", "dispatched", "desk 1"),
         ("dispatched", "closed", "car 12")]

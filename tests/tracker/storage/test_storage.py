@@ -406,6 +406,10 @@ def test_alert_lists_filter_by_status_kind_and_time(storage: Storage) -> None:
             ] == ["a3", "a1"]
     assert [a.alert_id for a in storage.alerts(tag_id="AB", since=T0 + sec(1))] == ["a3"]
     assert [a.alert_id for a in storage.alerts(limit=1)] == ["a3"]
+    # the live feed's replay: by latest change, not by first raised
+    storage.set_alert_status("a1", "acknowledged", actor="x", at=T0 + sec(40))
+    assert [a.alert_id for a in storage.alerts(changed_since=T0 + sec(25))] == ["a3", "a1"]
+    assert [a.alert_id for a in storage.alerts(changed_since=T0 + sec(35))] == ["a1"]
 
 
 def test_watchlist_add_remove_and_history(storage: Storage) -> None:
