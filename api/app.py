@@ -5,15 +5,14 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from importlib import resources
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse, RedirectResponse
-from fastapi.staticfiles import StaticFiles
+from fastapi.responses import JSONResponse
 
 from api.alert_hub import AlertHub
+from api.console import install as install_console
 from api.routers import alerts, readers, system, tags, watchlist
 from api.security.access import install as install_security
 from api.settings import ApiSettings
@@ -88,16 +87,7 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
     for r in (readers.router, tags.router, alerts.router, watchlist.router, system.router):
         app.include_router(r)
 
-    static = resources.files("api").joinpath("static")
-    app.mount("/static", StaticFiles(directory=str(static)), name="static")
-
-    @app.get("/", include_in_schema=False)
-    def index() -> FileResponse:
-        return FileResponse(str(static.joinpath("index.html")))
-
-    @app.get("/console", include_in_schema=False)
-    def console() -> RedirectResponse:
-        return RedirectResponse("/")
+    install_console(app)  # the page, its files, Leaflet, the console's config
 
     @app.exception_handler(StorageUnavailable)
     async def unavailable(_request: Request, exc: StorageUnavailable) -> JSONResponse:

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from api.security.credentials import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
-from pak.checks import existing_file, is_loopback
+from pak.checks import existing_file, is_loopback, time_zone
 from pak.errors import ConfigError
 from pak.key_settings import SigningSettings
 from pak.settings import BrokerSettings, setting
@@ -19,6 +19,12 @@ __all__ = ["ApiSettings"]
 
 def _check_port(v: int) -> str | None:
     return None if 0 <= v <= 65535 else "must be a TCP port (0-65535)"
+
+
+def _check_tile_url(v: str | None) -> str | None:
+    if v is None or (v.startswith(("http://", "https://", "/")) and "{z}" in v):
+        return None
+    return "must be an http(s) URL or a path with {z}, {x} and {y}"
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -47,6 +53,17 @@ class ApiSettings(BrokerSettings, SigningSettings):
                                 help="gap that splits a trail into trips")
     max_speed_kmh: float = setting(120.0, metavar="KMH",
                                    help="hops faster than this are flagged implausible")
+    # the console's map and clock
+    tile_url: str | None = setting(
+        None, metavar="URL", check=_check_tile_url,
+        help="base map tiles for the console, e.g. https://tiles.city.example/{z}/{x}/{y}.png "
+             "(the city's own tile server); unset: the roads of --roads-geojson")
+    roads_geojson: Path | None = setting(
+        None, metavar="FILE", check=existing_file,
+        help="streets as GeoJSON, drawn as the console's base map when there is no tile "
+             "server (pak sim city --export-streets writes one)")
+    timezone: str = setting("Asia/Shanghai", metavar="ZONE", check=time_zone,
+                            help="the city's time zone: the console shows times in it")
     feed_heartbeat_s: float = setting(
         15.0, metavar="SECONDS", check=lambda v: None if 0.1 <= v <= 300 else
         "must be between 0.1 and 300 seconds",

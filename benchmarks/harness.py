@@ -18,7 +18,7 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -143,9 +143,10 @@ class Procs:
                                  f"{self.log_text(name)[-2000:]}")
             time.sleep(0.05)
 
-    def check_alive(self) -> None:
+    def check_alive(self, names: Collection[str] | None = None) -> None:
+        """BenchError when a process (of ``names``, or any) has exited."""
         for name, proc, _ in self._procs:
-            if proc.poll() is not None:
+            if (names is None or name in names) and proc.poll() is not None:
                 raise BenchError(f"{name} exited ({proc.returncode}):\n"
                                  f"{self.log_text(name)[-2000:]}")
 

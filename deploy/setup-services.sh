@@ -74,6 +74,14 @@ if ! command -v nginx >/dev/null; then
   apt_install nginx
 fi
 
+# --- Headless Chromium for the console's browser tests (tests/console), with a CJK font so
+# the Chinese interface renders as glyphs in the screenshots, and its WebDriver.
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null \
+    || ! fc-list 2>/dev/null | grep -qi 'WenQuanYi Micro Hei'; then
+  log "installing chromium, chromium-driver and fonts-wqy-microhei (console browser tests)"
+  apt_install chromium chromium-driver fonts-wqy-microhei fontconfig
+fi
+
 # Preload the extension in the shared cluster and (re)start it when needed.
 conf=/etc/postgresql/$pgver/main/postgresql.conf
 if [[ -f $conf ]] && ! grep -qE "^shared_preload_libraries *= *'[^']*timescaledb" "$conf"; then

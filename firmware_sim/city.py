@@ -20,6 +20,7 @@ import random
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 __all__ = ["City", "CityReader", "Passage", "Vehicle", "VehicleTrip"]
 
@@ -111,6 +112,20 @@ class City:
         lat = lat0 + dy / _M_PER_DEG
         lon = lon0 + dx / (_M_PER_DEG * math.cos(math.radians(lat0)))
         return round(lat, 6), round(lon, 6)
+
+    def streets_geojson(self) -> dict[str, Any]:
+        """The street grid as GeoJSON: one LineString per row street (east-west) and per
+        column street (north-south), for a map's base layer when no tile server exists."""
+        features: list[dict[str, Any]] = []
+        for r in range(self.rows):
+            line = [list(reversed(self.position((r, c)))) for c in range(self.cols)]
+            features.append({"type": "Feature", "geometry": {"type": "LineString",
+                             "coordinates": line}, "properties": {"street": f"row {r}"}})
+        for c in range(self.cols):
+            line = [list(reversed(self.position((r, c)))) for r in range(self.rows)]
+            features.append({"type": "Feature", "geometry": {"type": "LineString",
+                             "coordinates": line}, "properties": {"street": f"column {c}"}})
+        return {"type": "FeatureCollection", "features": features}
 
     def reader_at(self, node: tuple[int, int]) -> CityReader | None:
         return self._reader_at.get(node)

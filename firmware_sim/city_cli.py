@@ -57,6 +57,8 @@ def _parser() -> argparse.ArgumentParser:
                    help="write the readers (id, gateway, name, latitude, longitude) as JSON")
     f.add_argument("--export-fleet", type=Path, metavar="FILE",
                    help="write the vehicles (id, plate, tag, key tag, kind, colour) as JSON")
+    f.add_argument("--export-streets", type=Path, metavar="FILE",
+                   help="write the street grid as GeoJSON (a base map: pak api --roads-geojson)")
     p.add_argument("--log-level", default="info")
     p.add_argument("--log-format", default="text", choices=("text", "json"))
     return p
@@ -93,9 +95,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.export_readers.write_text(json.dumps(readers_json(city), indent=1))
     if args.export_fleet:
         args.export_fleet.write_text(json.dumps(fleet_json(city), indent=1))
+    if args.export_streets:
+        args.export_streets.write_text(json.dumps(city.streets_geojson()))
     if not args.mqtt:
-        if not (args.export_readers or args.export_fleet):
-            _parser().error("nothing to do: give --mqtt for traffic, or --export-readers/-fleet")
+        if not (args.export_readers or args.export_fleet or args.export_streets):
+            _parser().error("nothing to do: give --mqtt for traffic, or "
+                            "--export-readers/-fleet/-streets")
         return 0
     from firmware_sim.city_publisher import CityPublisher
 

@@ -8,7 +8,6 @@ must fail loudly on the bench, not misbehave at the roadside.
 
 from __future__ import annotations
 
-import zoneinfo
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,8 +16,10 @@ from typing import Any
 from pak.checks import between as _between
 from pak.checks import log_format as _check_format
 from pak.checks import log_level as _check_level
+from pak.checks import time_zone as _check_tz
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
+from pak.edge_key import EdgeKeySettings
 from pak.errors import ConfigError
 from pak.key_settings import CentreKeySettings
 from pak.settings import (
@@ -56,15 +57,9 @@ def _check_listen(v: str) -> str | None:
     return None
 
 
-def _check_tz(v: str) -> str | None:
-    try:
-        zoneinfo.ZoneInfo(v)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        return f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai or UTC)"
-    return None
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GatewaySettings(BrokerSettings, MetricsSettings, CentreKeySettings):
+class GatewaySettings(BrokerSettings, MetricsSettings, EdgeKeySettings, CentreKeySettings):
     """Everything ``pak gateway`` can be told (the broker and metrics fields come from
     :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`).
     Cross-field rules live in ``__post_init__``."""

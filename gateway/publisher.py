@@ -101,6 +101,7 @@ class Publisher:
         on_receipt: Callable[[Receipt], None],
         on_window: Callable[[], None] = lambda: None,
         on_presence: Callable[[Presence], None] = lambda p: None,
+        on_edge_watchlist: Callable[[bytes], None] | None = None,
         protocol: str = "5",
         keepalive: int = 30,
         max_inflight: int = 1000,
@@ -130,6 +131,8 @@ class Publisher:
         self._unreachable_logged = False
         self._receipt_topic = topics.receipts(gateway_id)
         self._state_topic = topics.state(gateway_id)
+        self._on_edge = on_edge_watchlist  # gateway/edge_watchlist.py (with --edge-key only)
+        self._edge_topic = topics.edge_watchlist
 
         c = make_client(brokers, backoff=backoff, client_id=client_id_for(gateway_id),
                         protocol="5" if self._v5 else "3.1.1", clean_session=False)
@@ -248,7 +251,10 @@ class Publisher:
             self._connect_problem(f"refused: {reason}")
             return
         self.stats.connects += 1
-        client.subscribe([(self._receipt_topic, 1), (self._centre_topic, 1)])
+        subs = [(self._receipt_topic, 1), (self._centre_topic, 1)]
+        if self._on_edge is not None:
+            subs.append((self._edge_topic, 1))
+        client.subscribe(subs)
         info = client.publish(self._state_topic, self._state("online"), qos=1, retain=True)
         self._track(info.mid, 0)
         self._connected = True
@@ -301,6 +307,9 @@ class Publisher:
     def _message_cb(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         if msg.topic == self._centre_topic:
             self._presence(bytes(msg.payload))
+            return
+        if msg.topic == self._edge_topic and self._on_edge is not None:
+            self._on_edge(bytes(msg.payload))
             return
         if msg.topic != self._receipt_topic:
             return

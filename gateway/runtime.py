@@ -50,6 +50,7 @@ from typing import Any, Protocol
 
 from gateway.clock import ClockCheck, ClockStatus
 from gateway.config import GatewaySettings, parse_host_port
+from gateway.edge_watchlist import EdgeList, send_hits
 from gateway.health import health_payload
 from gateway.link import ReadSink
 from gateway.metrics import GatewayMetrics
@@ -124,7 +125,7 @@ class Gateway:
         self._suspect_seqs: set[int] = set()
         self._clock_status = ClockStatus("ok")
         self.counters: dict[str, int] = {
-            "reads": 0, "sightings": 0, "published": 0, "republished": 0, "receipted": 0,
+            "reads": 0, "sightings": 0, "hits": 0, "published": 0, "republished": 0, "receipted": 0,
             "receipted_open": 0, "receipts": 0, "dropped": 0, "publish_messages": 0,
             "core_wakeups": 0, "centre_epochs": 0,
         }
@@ -132,6 +133,7 @@ class Gateway:
         self.link: Link | None = None
         self.spool: Spool | None = None
         self.publisher: Publisher | None = None
+        self.edge: EdgeList | None = None
 
     # --- the sink the link calls (link thread) ------------------------------------------
 
@@ -221,9 +223,13 @@ class Gateway:
         self._clock_status = self._clock_check.check(self._clock())
         if self._clock_status.suspect:
             event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
+        key = s.edge_key_bytes()
+        self.edge = None if key is None else EdgeList(key, self._topics.edge_watchlist, s.spool,
+                                                      verifier)
         self.publisher = Publisher(
             gateway_id=s.gateway_id, topics=self._topics, brokers=s.broker(), verifier=verifier,
             on_receipt=self._receipts.append,
+            on_edge_watchlist=None if self.edge is None else self.edge.on_payload,
             on_window=lambda: self._queue.put("wake"),
             on_presence=self._on_presence,
             protocol=s.mqtt_protocol, keepalive=s.mqtt_keepalive,
@@ -336,6 +342,12 @@ class Gateway:
     def _store_and_publish(self, events: list[Sighting]) -> None:
         assert self.spool is not None and self.publisher is not None
         suspect_now = self._clock_status.suspect
+        if self.publisher.connected:  # the priority lane first, ahead of the spool
+            self.counters["hits"] += send_hits(
+                self.edge, events, gateway_id=self.settings.gateway_id,
+                spool_id=self.spool.spool_id, now=self._clock(), clock_suspect=suspect_now,
+                publish=lambda p: self.publisher is not None and self.publisher.publish(
+                    self._topics.hits(self.settings.gateway_id), p, qos=1))
         by_suspect: dict[bool, list[Sighting]] = {False: [], True: []}
         for s in events:
             if s.state == "open":

@@ -4,6 +4,7 @@ None when the value is acceptable. Shared by every service's settings class."""
 from __future__ import annotations
 
 import ipaddress
+import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from pak.errors import ConfigError
 from pak.wire.common import is_valid_id
 
 __all__ = ["at_least", "between", "broker_url", "existing_file", "is_loopback", "log_format",
-           "log_level", "mqtt_protocol", "one_of", "topic_root", "valid_id"]
+           "log_level", "mqtt_protocol", "one_of", "time_zone", "topic_root", "valid_id"]
 
 Check = Callable[[object], str | None]
 
@@ -66,6 +67,14 @@ def broker_url(v: str) -> str | None:
 
 def existing_file(v: Path) -> str | None:
     return None if v.is_file() else f"no such file: {v}"
+
+
+def time_zone(v: str) -> str | None:
+    try:
+        zoneinfo.ZoneInfo(v)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        return f"unknown time zone {v!r} (an IANA name such as Asia/Shanghai or UTC)"
+    return None
 
 
 def mqtt_protocol(v: str) -> str | None:

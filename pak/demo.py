@@ -140,7 +140,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     # registers: the city's readers and fleet, plus the four demo readers
     _run(_pak("sim", "city", "--vehicles", str(args.vehicles),
               "--export-readers", str(data / "city-readers.json"),
-              "--export-fleet", str(data / "fleet.json")), "exporting the city")
+              "--export-fleet", str(data / "fleet.json"),
+              "--export-streets", str(data / "streets.geojson")), "exporting the city")
     city_readers = json.loads((data / "city-readers.json").read_text())
     (data / "readers.json").write_text(json.dumps(city_readers + _demo_readers(city_readers)))
     fleet = json.loads((data / "fleet.json").read_text())
@@ -181,7 +182,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     child("tracker", _pak("tracker", "--mqtt", mqtt, *proto, "--db", db, "--batch-max-age-ms",
                           "200", "--gateway-check-s", "5", *sign))
     child("api", _pak("api", "--db", db, "--mqtt", mqtt, *proto, "--port", str(args.port),
-                      *sign))
+                      "--roads-geojson", str(data / "streets.geojson"), *sign))
     gw_common = ["--mqtt", mqtt, *proto, "--health-every", "10", "--republish-after", "5",
                  *centre]
     for driver, extra in (("r2000", ["--random", "5", "--rate", "4", "--dwell", "6"]),

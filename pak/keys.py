@@ -12,7 +12,7 @@ Invariants:
   milliseconds, or one more than the last when the clock has not moved past it. Only centre
   clocks make revisions; receivers compare revisions, never their own clock.
 - ``pak keys init`` (:func:`init_keys`) writes ``centre.key`` (PKCS#8 PEM, mode 600),
-  ``centre.pub`` (SubjectPublicKeyInfo PEM) and ``edge.key`` (32 random bytes, hex, mode 600)
+  ``centre.pub`` (SubjectPublicKeyInfo PEM) and ``edge.key`` (32 random bytes, mode 600)
   and never overwrites an existing key.
 
 ``cryptography`` is imported here only, and only by services that sign or verify.
@@ -44,7 +44,6 @@ __all__ = [
     "Verifier",
     "init_keys",
     "key_id",
-    "load_edge_key",
     "load_signer",
     "load_verifier",
 ]
@@ -162,17 +161,6 @@ def load_verifier(paths: Iterable[Path], setting: str = "centre_key") -> Verifie
         raise ConfigError(f"setting {setting}: {e}") from None
 
 
-def load_edge_key(path: Path, setting: str = "edge_key") -> bytes:
-    """The edge list's HMAC key (hex text in the file, 32 bytes)."""
-    try:
-        key = bytes.fromhex(path.read_text().strip())
-    except (OSError, ValueError) as e:
-        raise ConfigError(f"setting {setting}: cannot read {path}: {e}") from None
-    if len(key) < 16:
-        raise ConfigError(f"setting {setting}: {path} holds {len(key)} bytes, want 32")
-    return key
-
-
 def _write_private(path: Path, data: bytes) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "wb") as f:
@@ -194,5 +182,5 @@ def init_keys(directory: Path) -> list[Path]:
                                                serialization.NoEncryption()))
     paths[1].write_bytes(key.public_key().public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
-    _write_private(paths[2], (secrets.token_bytes(32).hex() + "\n").encode())
+    _write_private(paths[2], secrets.token_bytes(32))  # raw bytes (pak.edge_key reads them)
     return paths

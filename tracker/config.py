@@ -16,6 +16,7 @@ from pak.checks import between as _between
 from pak.checks import one_of as _one_of
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
+from pak.edge_key import EdgeKeySettings
 from pak.key_settings import SigningSettings
 from pak.logs import event
 from pak.settings import BrokerSettings, MetricsSettings, load, setting
@@ -40,7 +41,8 @@ def default_client_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings, SigningSettings):
+class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings, EdgeKeySettings,
+                      SigningSettings):
     """Everything ``pak tracker`` can be told (the broker and metrics fields come from
     :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`)."""
 
@@ -161,7 +163,8 @@ examples:
               --client-id tracker-a --metrics-listen 0.0.0.0:9108 --config /etc/pak/tracker.toml
 
 The broker must let the tracker read {root}/gw/+/sightings|state|health and {root}/watchlist
-and write {root}/gw/+/receipts and {root}/alerts/#: see deploy/mosquitto/."""
+and write {root}/gw/+/receipts and {root}/alerts/#, read {root}/gw/+/hits (the priority lane)
+and, with --edge-key, write {root}/edge/watchlist: see deploy/mosquitto/."""
 
 
 def load_settings(argv: Sequence[str] | None = None,

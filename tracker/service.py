@@ -28,8 +28,9 @@ from pak.settings import describe
 from pak.wire import Topics
 from pak.wire.envelope import control
 from tracker.alerts.engine import AlertEngine
-from tracker.config import TrackerSettings
+from tracker.config import TrackerSettings, default_client_id
 from tracker.health import add_healthz
+from tracker.hits import HitLane
 from tracker.storage.base import Storage, StorageUnavailable
 from tracker.storage.metrics import StorageMetrics
 from tracker.storage.retention_runner import RetentionRunner
@@ -66,6 +67,7 @@ class TrackerService:
         self._watchlist_hooks: list[WatchlistHook] = []
         self.ingest: Ingest | None = None
         self.alerts: AlertEngine | None = None
+        self.hits: HitLane | None = None
         self._stop = threading.Event()
         self._closed = False
         self.retention = RetentionRunner(  # retention on its own schedule (--retention-days)
@@ -84,6 +86,10 @@ class TrackerService:
 
     def publish(self, topic: str, payload: bytes, qos: int = 1, retain: bool = False) -> None:
         """Publish on the tracker's MQTT connection (alerts)."""
+        if self.hits is not None and self.hits.in_lane():
+            # an alert the priority lane raised leaves by its own connection
+            self.hits.publish(topic, payload, qos, retain)
+            return
         if self.ingest is None:
             raise RuntimeError("the tracker is not started")
         self.ingest.publish(topic, payload, qos, retain)
@@ -138,6 +144,13 @@ class TrackerService:
                                   settings=s.alert_settings())
         self.add_hook(self.alerts)
         self.alerts.start()
+        self.hits = HitLane(  # the priority lane: its own connection and thread
+            s.broker(), Topics(s.topic_root), on_hit=self.alerts.stolen.on_hit,
+            watched=self.alerts.watchlist.tags, edge_key=s.edge_key_bytes(),
+            client_id=f"{s.client_id or default_client_id()}-hits"[:64],
+            protocol="3.1.1" if s.mqtt_protocol == "3.1.1" else "5", signer=self.signer)
+        self.add_hook(self.hits)
+        self.hits.start()
 
     def stop(self) -> bool:
         """Graceful stop; True when everything received was committed and acked."""
@@ -151,6 +164,8 @@ class TrackerService:
             ok = self.ingest.stop(self.settings.shutdown_timeout_s)
             event(log, logging.INFO if ok else logging.WARNING, "tracker_stopped",
                   committed_all=ok, took_s=round(time.monotonic() - t0, 3))
+        if self.hits is not None:
+            self.hits.stop()
         if self.alerts is not None:
             self.alerts.stop()
         self.retention.stop()

@@ -83,6 +83,9 @@ RULES: Final[dict[str, Rule]] = {
     "POST /watchlist": _WATCH_WRITE,
     "POST /watchlist/import": _WATCH_WRITE,
     "DELETE /watchlist/{tag_id}": _WATCH_WRITE,
+    # the console's settings (time zone, base map) and its offline roads layer
+    "GET /console/config": _SIGNED_IN,
+    "GET /console/roads": _SIGNED_IN,
     # operations
     "GET /users": _rule("admin"),
     "GET /metrics": _rule("admin", scopes=("metrics:read",)),

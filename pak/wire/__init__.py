@@ -9,6 +9,8 @@ health          ``{root}/gw/{id}/health``        encode_health (Health) / parse_
 receipts        ``{root}/gw/{id}/receipts``      encode_receipts / parse_receipts
 watchlist       ``{root}/watchlist``             encode_watchlist_change / parse_watchlist
 alert           ``{root}/alerts/{kind}``         encode_alert (with rev) / the JSON Schema
+edge_watchlist  ``{root}/edge/watchlist``        encode_edge_watchlist / parse_edge_watchlist
+hits            ``{root}/gw/{id}/hits``          encode_hit / parse_hit (sightings of the lane)
 presence        ``{root}/centre`` (retained)     encode_presence / parse_presence (rev: epoch)
 envelope        (wraps the control messages)     encode_envelope / parse_envelope; control()
 ==============  ===============================  =============================================

@@ -25,6 +25,7 @@ owns the geometry) and passed in.
 
 from __future__ import annotations
 
+import threading
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -253,21 +254,24 @@ def stored_alert_json(a: StoredAlertLike) -> dict[str, Any]:
 class AlertRevisions:
     """The next ``rev`` of each alert id one producer publishes: the clock's milliseconds,
     or one more than this id's last revision when the clock has not moved past it. Remembers
-    the newest ``size`` ids (an id forgotten restarts from the clock, which has moved on)."""
+    the newest ``size`` ids (an id forgotten restarts from the clock, which has moved on).
+    Thread-safe: the tracker's hit lane and its bulk lane publish the same alert ids."""
 
     def __init__(self, *, clock: Callable[[], datetime] = utcnow, size: int = 100_000) -> None:
         self._clock = clock
         self._size = size
         self._last: OrderedDict[str, int] = OrderedDict()
+        self._lock = threading.Lock()
 
     def next(self, alert_id: str) -> int:
         rev = to_millis(self._clock())
-        prev = self._last.pop(alert_id, None)
-        if prev is not None and rev <= prev:
-            rev = prev + 1
-        self._last[alert_id] = rev
-        if len(self._last) > self._size:
-            self._last.popitem(last=False)
+        with self._lock:
+            prev = self._last.pop(alert_id, None)
+            if prev is not None and rev <= prev:
+                rev = prev + 1
+            self._last[alert_id] = rev
+            if len(self._last) > self._size:
+                self._last.popitem(last=False)
         return rev
 
 

@@ -48,7 +48,7 @@ __all__ = [
 VERSION: Final = 1
 #: Every schema file in ``pak/wire/schemas`` (``common`` holds the shared definitions).
 SCHEMA_NAMES: Final = ("common", "sightings", "state", "health", "receipts", "alert",
-                       "watchlist", "envelope", "presence")
+                       "watchlist", "envelope", "presence", "edge_watchlist", "hits")
 
 ID_RE: Final = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:-]{0,63}\Z")
 TAG_RE: Final = re.compile(r"[0-9A-F]{2,64}\Z")

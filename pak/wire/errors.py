@@ -13,9 +13,11 @@ from pak.errors import WireError
 
 __all__ = [
     "BAD_ALERT",
+    "BAD_EDGE_WATCHLIST",
     "BAD_ENVELOPE",
     "BAD_FIELD",
     "BAD_HEALTH",
+    "BAD_HIT",
     "BAD_SIGHTING",
     "BAD_SIGNATURE",
     "BAD_STATE",
@@ -53,6 +55,8 @@ BAD_STATE: Final = "bad_state"
 BAD_HEALTH: Final = "bad_health"
 BAD_WATCHLIST: Final = "bad_watchlist"
 BAD_ALERT: Final = "bad_alert"
+BAD_EDGE_WATCHLIST: Final = "bad_edge_watchlist"
+BAD_HIT: Final = "bad_hit"  #: a hit that is not an open sighting
 TOO_DEEP: Final = "too_deep"  #: nested deeper than the message allows
 # Signed control messages (pak.wire.envelope)
 UNSIGNED: Final = "unsigned"  #: no signed envelope where the receiver holds the centre's key

@@ -28,6 +28,15 @@ class Topics:
     def receipts(self, gateway_id: str) -> str:
         return f"{self.root}/gw/{gateway_id}/receipts"
 
+    def hits(self, gateway_id: str) -> str:
+        """The priority lane (pak/wire/hits.py)."""
+        return f"{self.root}/gw/{gateway_id}/hits"
+
+    @property
+    def edge_watchlist(self) -> str:
+        """The edge list, retained (pak/wire/edge_watchlist.py)."""
+        return f"{self.root}/edge/watchlist"
+
     def alerts(self, kind: str) -> str:
         return f"{self.root}/alerts/{kind}"
 
@@ -41,7 +50,7 @@ class Topics:
         return f"{self.root}/centre"
 
     def all_gateways(self, leaf: str) -> str:
-        """Wildcard subscription for one leaf (``sightings``, ``state``, ``health``)."""
+        """Wildcard subscription for one leaf (``sightings``, ``state``, ``health``, ``hits``)."""
         return f"{self.root}/gw/+/{leaf}"
 
     def shared(self, group: str, topic: str) -> str:

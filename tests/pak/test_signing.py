@@ -13,9 +13,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pak.edge_key import read_edge_key
 from pak.errors import ConfigError, WireError
 from pak.key_settings import CentreKeySettings, SigningSettings, require_keys
-from pak.keys import Signer, Verifier, init_keys, key_id, load_edge_key, load_signer
+from pak.keys import Signer, Verifier, init_keys, key_id, load_signer
 from pak.mqtt import Brokers
 from pak.wire.envelope import (
     Refusals,
@@ -128,7 +129,7 @@ def test_keys_init_writes_private_key_600_public_key_and_edge_key(tmp_path: Path
     key, pub, edge = paths
     assert stat.S_IMODE(os.stat(key).st_mode) == 0o600
     assert stat.S_IMODE(os.stat(edge).st_mode) == 0o600
-    assert len(load_edge_key(edge)) == 32
+    assert len(read_edge_key(str(edge))) == 32
     signer = load_signer(key, "tracker")
     verifier = CentreKeySettings(centre_key=(pub,)).verifier()
     assert verifier is not None

@@ -87,6 +87,7 @@ class Outbox:
         self.clock = clock
         self._revs = AlertRevisions(clock=clock)  # the rev of each alert id's next update
         self._lock = threading.Lock()  # guards the retry buffer (hot path and timer)
+        self._published_lock = threading.Lock()  # guards _published (hit lane and bulk lane)
         # alert memory of this instance: (kind, subject) -> (alert id, first at, monotonic)
         self._open: dict[tuple[str, str], tuple[str, datetime, float]] = {}
         # causes already published by this instance: (kind, sighting id, state)
@@ -141,13 +142,16 @@ class Outbox:
         return (kind, sid, state) in self._published
 
     def _first_publish(self, kind: str, sid: SightingId, state: str) -> bool:
-        """True the first time this instance publishes this cause (redeliveries stay quiet)."""
+        """True the first time this instance publishes this cause (redeliveries stay quiet).
+        Check and mark are one step: the hit lane and the bulk lane meet the same sighting on
+        two threads, and only one of them may publish it."""
         key = (kind, sid, state)
-        if key in self._published:
-            return False
-        self._published[key] = None
-        if len(self._published) > 50_000:
-            self._published.popitem(last=False)
+        with self._published_lock:
+            if key in self._published:
+                return False
+            self._published[key] = None
+            if len(self._published) > 50_000:
+                self._published.popitem(last=False)
         return True
 
     def send(self, alert: Alert) -> None:

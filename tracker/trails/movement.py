@@ -103,12 +103,19 @@ def prediction_json(model: TransitionModel, reader_id: str, prev: str | None,
 
 
 class MovementModel:
-    """The current model, relearned from storage in a background thread."""
+    """The current model, relearned from storage in a background thread.
+
+    Warm-up: while the model has seen fewer than ``warmup_trips`` trips (a new site, the demo:
+    the first run learns from an empty table), it is relearned every ``warmup_s`` instead of
+    every ``refresh_s``, so predictions appear within minutes of traffic starting; a
+    prediction asked of an empty model also wakes the learner (at most once per ``warmup_s``).
+    """
 
     def __init__(self, storage: Storage, readers: Callable[[], Mapping[str, Reader]], *,
                  days: float = 7.0, refresh_s: float = 6 * 3600.0,
                  trip_gap: timedelta = timedelta(minutes=20),
                  max_sightings: int = 5_000_000, min_support: int = 5,
+                 warmup_trips: int = 2000, warmup_s: float = 60.0,
                  clock: Callable[[], datetime] = utcnow) -> None:
         self._storage = storage
         self._readers = readers
@@ -121,7 +128,10 @@ class MovementModel:
         self.model: TransitionModel | None = None
         self.learned_at: datetime | None = None
         self.learned_from = 0
+        self.warmup_trips = warmup_trips
+        self.warmup_s = warmup_s
         self._stop = threading.Event()
+        self._wake = threading.Event()
         self._thread: threading.Thread | None = None
         self.ready = threading.Event()
         self.child_timeout_s = max(600.0, refresh_s)
@@ -174,6 +184,8 @@ class MovementModel:
     def predict(self, reader_id: str, prev: str | None, departed: datetime,
                 k: int = 3) -> list[dict[str, Any]]:
         model = self.model
+        if model is None or model.trips_seen == 0:
+            self.relearn_soon()
         if model is None:
             return []
         return prediction_json(model, reader_id, prev, departed, self._readers(), k)
@@ -184,12 +196,30 @@ class MovementModel:
                                             daemon=True)
             self._thread.start()
 
+    def relearn_soon(self) -> None:
+        """Ask the learning thread for a run now, unless the last one is under ``warmup_s``
+        old (a stream of hits on an empty model does not become a stream of runs)."""
+        last = self.learned_at
+        if last is None or (self._clock() - last).total_seconds() >= self.warmup_s:
+            self._wake.set()
+
+    def next_wait(self) -> float:
+        """Seconds until the next run: the warm-up interval while the model knows few trips."""
+        model = self.model
+        if model is None or model.trips_seen < self.warmup_trips:
+            return min(self.warmup_s, self.refresh_s)
+        return self.refresh_s
+
     def _run(self) -> None:
         wait = 0.0
-        while not self._stop.wait(wait):
+        while True:
+            self._wake.wait(wait)
+            self._wake.clear()
+            if self._stop.is_set():
+                return
             try:
                 self.relearn()
-                wait = self.refresh_s
+                wait = self.next_wait()
             except StorageError as e:
                 event(log, logging.WARNING, "movement_model_failed", error=str(e)[:300],
                       action="retrying in a minute")
@@ -197,6 +227,7 @@ class MovementModel:
 
     def stop(self) -> None:
         self._stop.set()
+        self._wake.set()
         if self._thread is not None:
             self._thread.join(5.0)
             self._thread = None
