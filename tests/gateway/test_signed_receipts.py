@@ -116,3 +116,22 @@ def test_no_centre_key_with_a_broker_off_loopback_refuses_to_start(tmp_path: Pat
                          capture_output=True, text=True, cwd=REPO, timeout=60)
     assert out.returncode == 2, out.stderr
     assert "setting centre_key" in out.stderr
+
+
+def test_edge_list_held_only_when_the_centre_key_signed_it_and_newer() -> None:
+    from gateway.edge_watchlist import EdgeList
+    from pak.wire.edge_watchlist import encode_edge_watchlist
+
+    centre, thief = Signer.generate("tracker"), Signer.generate("tracker")
+    topic, key = "pak/v1/edge/watchlist", bytes(range(32))
+    edge = EdgeList(key, topic, None, centre.verifier())
+
+    def snap(rev: int, signer: Signer | None) -> bytes:
+        return control(encode_edge_watchlist(topic, rev, key, ["E2003412AB01CD02EF030001"]),
+                       signer, topic)
+
+    assert not edge.apply(snap(5, None))  # unsigned
+    assert not edge.apply(snap(5, thief))  # another key
+    assert edge.apply(snap(5, centre))
+    assert not edge.apply(snap(4, centre))  # a replayed older revision
+    assert edge.refused == 3
