@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import Final
 
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
+from api import errors, openapi
 from api.alert_hub import AlertHub
 from api.console import install as install_console
-from api.routers import alerts, readers, system, tags, watchlist
+from api.middleware.guard import InputGuard
+from api.middleware.metrics import RequestMetrics
+from api.routers import alerts, audit, readers, system, tags, watchlist
 from api.security.access import install as install_security
 from api.settings import ApiSettings
 from pak.key_settings import require_keys
@@ -21,7 +23,8 @@ from pak.logs import event
 from pak.mqtt import CENTRE_BACKOFF, make_client
 from pak.wire.topics import Topics
 from tracker.storage import open_storage
-from tracker.storage.base import Storage, StorageUnavailable
+from tracker.storage.base import Storage
+from tracker.usecases.audit import log_head
 from tracker.usecases.watchlist import watchlist_announcer
 
 __all__ = ["create_app"]
@@ -45,6 +48,25 @@ def _announcer(settings: ApiSettings) -> tuple[Callable[[bytes], None], Callable
     return announce, close
 
 
+#: The largest request body the API accepts: the watchlist CSV import's own limit (4 MiB,
+#: about 50,000 rows) and room for its multipart or header overhead; every other body is
+#: under 10 kB.
+MAX_BODY_BYTES: Final = 5 << 20
+#: How often the audit chain's head is written to the log (and once at start).
+AUDIT_HEAD_EVERY_S: Final = 300.0
+
+
+async def _log_audit_head(storage: Storage, every_s: float) -> None:
+    """Log the chain's head now and then: a rewrite of the chain after a logged head is caught
+    by comparing the logged hashes (signing the head waits for the signing keys)."""
+    while True:
+        try:
+            await asyncio.to_thread(log_head, storage)
+        except Exception as e:  # the database may be away: try again next time
+            event(log, logging.WARNING, "audit_head_unavailable", error=str(e))
+        await asyncio.sleep(every_s)
+
+
 def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> FastAPI:
     """Build the API for ``settings``. ``storage`` may be given (tests); otherwise it is opened
     from ``settings.db`` when the app starts and closed when it stops."""
@@ -59,10 +81,12 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
         if settings.mqtt:
             app.state.announcer, closer = _announcer(settings)
         await app.state.alert_hub.start()
+        heads = asyncio.create_task(_log_audit_head(app.state.storage, AUDIT_HEAD_EVERY_S))
         event(log, logging.INFO, "api_started", db=settings.db.split("@")[-1])
         try:
             yield
         finally:
+            heads.cancel()
             await app.state.alert_hub.stop()
             if closer:
                 closer()
@@ -70,6 +94,7 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
                 app.state.storage.close()
 
     app = FastAPI(title="pak API", version="1", lifespan=lifespan,
+                  docs_url=None, redoc_url=None,  # served offline by api.openapi
                   description="Trails, who passed here, live alerts and the watchlist. "
                   "Every query about movements needs a reason and is audited.")
     app.state.settings = settings
@@ -84,22 +109,16 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
     app.state.announcer = None
     app.state.stats_cache = {}
     install_security(app)  # every route below is guarded by the role table
-    for r in (readers.router, tags.router, alerts.router, watchlist.router, system.router):
+    for r in (readers.router, tags.router, alerts.router, watchlist.router, system.router,
+              audit.router):
         app.include_router(r)
+    errors.install(app)
+    openapi.install(app, secure_cookie=settings.secure_cookie)
+    # outermost first: metrics see every answer, the guard's refusals included; the guard
+    # answers before routing, authentication or reading a body
+    app.add_middleware(InputGuard, max_body=MAX_BODY_BYTES)
+    app.add_middleware(RequestMetrics)
 
     install_console(app)  # the page, its files, Leaflet, the console's config
-
-    @app.exception_handler(StorageUnavailable)
-    async def unavailable(_request: Request, exc: StorageUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": f"database unavailable: {exc}"}, status_code=503,
-                            headers={"Retry-After": "5"})
-
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        # one readable line per problem: "query.since: Field required"
-        problems: list[dict[str, Any]] = [
-            {"where": ".".join(str(p) for p in e.get("loc", ())), "problem": e.get("msg")}
-            for e in exc.errors()]
-        return JSONResponse({"detail": problems}, status_code=422)
 
     return app

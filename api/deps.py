@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import Depends, HTTPException, Query, Request
 
 from api.security.access import Principal, PrincipalDep
+from api.security.sessions import client_address
 from api.settings import ApiSettings
 from pak.timefmt import utcnow
 from tracker.storage.base import Storage
@@ -41,10 +42,12 @@ class Auditor:
     storage: Storage
     principal: Principal
     reason: str
+    client: str | None = None
 
     def __call__(self, action: str, **params: Any) -> None:
+        """Raises AuditNotWritten (answered 503): the query is then refused."""
         record_audit(self.storage, actor=self.principal.user, action=action, reason=self.reason,
-                     params=params)
+                     params=params, role=self.principal.role, client=self.client)
 
 
 #: A reason must hold at least this many visible characters ("盗窃案" has three).
@@ -67,6 +70,25 @@ def check_reason(raw: str) -> str:
     return text
 
 
+def _reason_pattern() -> str:
+    """check_reason's rule as a JSON Schema pattern, for the API's description (generated
+    clients and fuzzers): three visible characters, none of the refused categories."""
+    refused = [c for c in range(0x110000)
+               if unicodedata.category(chr(c)) in ("Cc", "Cf", "Zl", "Zp")]
+    ranges: list[tuple[int, int]] = []
+    for c in refused:
+        if ranges and ranges[-1][1] == c - 1:
+            ranges[-1] = (ranges[-1][0], c)
+        else:
+            ranges.append((c, c))
+    def esc(c: int) -> str:
+        return f"\\u{c:04x}" if c < 0x10000 else f"\\U{c:08x}"
+
+    cls = "".join(esc(a) if a == b else f"{esc(a)}-{esc(b)}" for a, b in ranges)
+    space = f"[^\\S{cls}]"  # a space that is not refused (tab and newline are controls)
+    return f"^{space}*(?:[^\\s{cls}]{space}*){{{MIN_REASON_VISIBLE},}}$"
+
+
 def reason_or_422(raw: str) -> str:
     try:
         return check_reason(raw)
@@ -74,14 +96,16 @@ def reason_or_422(raw: str) -> str:
         raise HTTPException(422, str(e)) from None
 
 
-def get_auditor(storage: StorageDep, principal: PrincipalDep,
+def get_auditor(request: Request, storage: StorageDep, principal: PrincipalDep,
                 reason: Annotated[str, Query(min_length=MIN_REASON_VISIBLE,
                                              max_length=MAX_REASON,
                                              description="why this query is made (audited), "
                                              "e.g. a case number; trimmed, at least "
                                              f"{MIN_REASON_VISIBLE} visible characters, no "
-                                             "control characters")]) -> Auditor:
-    return Auditor(storage, principal, reason_or_422(reason))
+                                             "control characters",
+                                             json_schema_extra={"pattern": _reason_pattern()})]
+                ) -> Auditor:
+    return Auditor(storage, principal, reason_or_422(reason), client_address(request) or None)
 
 
 AuditDep = Annotated[Auditor, Depends(get_auditor)]

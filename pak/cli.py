@@ -32,6 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
               "disable, keys"),
     "watchlist": ("tracker.watchlist_cli:main", "stolen-vehicle watchlist: add, remove, list"),
     "trail": ("tracker.trail_cli:main", "a tag's trail (audited)"),
+    "audit": ("tracker.audit_cli:main", "the audit log's hash chain: verify, head"),
     "bench": ("benchmarks.cli:main", "run the benchmarks, print JSON"),
 }
 

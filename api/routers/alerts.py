@@ -10,10 +10,11 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Header, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.alert_hub import FeedItem
 from api.deps import PrincipalDep, SettingsDep, StorageDep
+from api.errors import ErrorBody
 from api.security.access import Principal, authorize
 from api.serialize import alert_json, alert_message
 from pak.timefmt import format_time
@@ -28,25 +29,36 @@ router = APIRouter(prefix="/api/v1/alerts", tags=["alerts"])
 Status = Literal["new", "acknowledged", "dispatched", "closed"]
 
 
+#: What an alert action may answer besides success (documented on each action route).
+ACTION_ERRORS: dict[int | str, dict[str, Any]] = {404: {"model": ErrorBody},
+                                                  409: {"model": ErrorBody}}
 Outcome = Literal["recovered", "not_found", "false_alarm"]  # tracker.usecases.alerts.OUTCOMES
 Note = Annotated[str | None, Field(None, max_length=2000, description="the officer's words")]
 
 
 class Acknowledge(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     note: Note = None
 
 
 class Dispatch(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     unit: str = Field(min_length=1, max_length=100, description="the unit sent, e.g. 巡逻车 12")
     note: Note = None
 
 
 class Close(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     outcome: Outcome
     note: Note = None
 
 
 class StatusChange(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     status: Status
     note: Note = None
     unit: str | None = Field(None, max_length=100)
@@ -159,7 +171,7 @@ async def stream(request: Request, who: PrincipalDep, storage: StorageDep,
                              headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"})
 
 
-@router.get("/{alert_id}")
+@router.get("/{alert_id}", responses={404: {"model": ErrorBody}})
 def get_alert(alert_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     a = storage.get_alert(alert_id)
     if a is None:
@@ -184,14 +196,14 @@ async def _move(request: Request, storage: Storage, who: Principal, alert_id: st
     return _resource(storage, updated)
 
 
-@router.post("/{alert_id}/acknowledge")
+@router.post("/{alert_id}/acknowledge", responses=ACTION_ERRORS)
 async def acknowledge(alert_id: str, body: Acknowledge, request: Request, storage: StorageDep,
                       who: PrincipalDep) -> dict[str, Any]:
     """An officer has seen the alert (签收)."""
     return await _move(request, storage, who, alert_id, "acknowledged", note=body.note)
 
 
-@router.post("/{alert_id}/dispatch")
+@router.post("/{alert_id}/dispatch", responses=ACTION_ERRORS)
 async def dispatch(alert_id: str, body: Dispatch, request: Request, storage: StorageDep,
                    who: PrincipalDep) -> dict[str, Any]:
     """A unit is sent (出警): its name is kept in the history."""
@@ -199,7 +211,7 @@ async def dispatch(alert_id: str, body: Dispatch, request: Request, storage: Sto
                        note=body.note)
 
 
-@router.post("/{alert_id}/close")
+@router.post("/{alert_id}/close", responses=ACTION_ERRORS)
 async def close(alert_id: str, body: Close, request: Request, storage: StorageDep,
                 who: PrincipalDep) -> dict[str, Any]:
     """The alert ends (结案) with its outcome: recovered, not_found or false_alarm."""
@@ -207,7 +219,7 @@ async def close(alert_id: str, body: Close, request: Request, storage: StorageDe
                        note=body.note)
 
 
-@router.post("/{alert_id}/status")
+@router.post("/{alert_id}/status", responses=ACTION_ERRORS)
 async def change_status(alert_id: str, change: StatusChange, request: Request,
                         storage: StorageDep, who: PrincipalDep) -> dict[str, Any]:
     """Move an alert along new -> acknowledged -> dispatched (unit) -> closed (outcome): the

@@ -7,6 +7,8 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Query
 
 from api.deps import AuditDep, PrincipalDep, StorageDep, WindowDep
+from api.errors import ErrorBody
+from api.models import PassesPage
 from api.serialize import reader_json, sighting_json
 from pak.timefmt import format_time
 from pak.wire.alert import ReaderRecord
@@ -22,7 +24,8 @@ def list_readers(storage: StorageDep, _who: PrincipalDep) -> list[dict[str, Any]
     return [reader_json(r) for r in storage.readers()]
 
 
-@router.get("/readers/{reader_id}", response_model=ReaderRecord)
+@router.get("/readers/{reader_id}", response_model=ReaderRecord,
+            responses={404: {"model": ErrorBody}})
 def get_reader(reader_id: str, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     r = storage.get_reader(reader_id)
     if r is None:
@@ -44,14 +47,15 @@ def _passes(storage: StorageDep, reader_ids: list[str], window: WindowDep,
             "passes": [sighting_json(s, readers.get(s.reader_id)) for s in rows[:limit]]}
 
 
-@router.get("/readers/{reader_id}/passes")
+@router.get("/readers/{reader_id}/passes", response_model=PassesPage,
+            responses={404: {"model": ErrorBody}})
 def reader_passes(reader_id: str, storage: StorageDep, window: WindowDep, audit: AuditDep,
                   limit: Annotated[int, Query(ge=1, le=MAX_ROWS)] = 1000) -> dict[str, Any]:
     """Every tag seen at this reader in the window (audited)."""
     return _passes(storage, [reader_id], window, audit, limit)
 
 
-@router.get("/passes")
+@router.get("/passes", response_model=PassesPage, responses={404: {"model": ErrorBody}})
 def passes(storage: StorageDep, window: WindowDep, audit: AuditDep,
            reader: Annotated[list[str], Query(min_length=1, max_length=200,
                                               description="reader id (repeat for several)")],

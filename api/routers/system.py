@@ -8,6 +8,7 @@ from typing import Any
 from fastapi import APIRouter, Request, Response
 
 from api.deps import PrincipalDep, StorageDep
+from api.models import GatewayInfo, Health, Me, Stats
 from api.serialize import gateway_json
 from tracker.alerts.lifecycle import OPEN_STATUSES
 
@@ -16,17 +17,17 @@ router = APIRouter(tags=["system"])
 _STATS_TTL_S = 10.0  # counting a hypertable is not free: one count per 10 s at most
 
 
-@router.get("/api/v1/me")
+@router.get("/api/v1/me", response_model=Me)
 def me(who: PrincipalDep) -> dict[str, str]:
     return {"user": who.user, "role": who.role}
 
 
-@router.get("/api/v1/gateways")
+@router.get("/api/v1/gateways", response_model=list[GatewayInfo])
 def gateways(storage: StorageDep, _who: PrincipalDep) -> list[dict[str, Any]]:
     return [gateway_json(g) for g in storage.gateways()]
 
 
-@router.get("/api/v1/stats")
+@router.get("/api/v1/stats", response_model=Stats)
 def stats(request: Request, storage: StorageDep, _who: PrincipalDep) -> dict[str, Any]:
     cache = request.app.state.stats_cache
     now = time.monotonic()
@@ -44,7 +45,7 @@ def stats(request: Request, storage: StorageDep, _who: PrincipalDep) -> dict[str
     return value
 
 
-@router.get("/healthz")
+@router.get("/healthz", response_model=Health)
 def healthz(request: Request) -> dict[str, Any]:
     hub = request.app.state.alert_hub
     return {"ok": True, "alert_feed": "connected" if hub.connected else (

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Path, Query, Response
 
 from api.deps import AuditDep, SettingsDep, StorageDep, WindowDep
+from api.models import Companion
 from pak.timefmt import format_time
 from tracker.trails.queries import readers_for, seen_together, trail
 from tracker.trails.trail import trail_csv, trail_geojson, trail_json
@@ -16,7 +17,8 @@ from tracker.trails.trail import trail_csv, trail_geojson, trail_json
 router = APIRouter(prefix="/api/v1/tags", tags=["tags"])
 
 _TAG = re.compile(r"[0-9A-Fa-f]{2,64}")
-TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64)]
+TagPath = Annotated[str, Path(description="tag id, hex", min_length=2, max_length=64,
+                              pattern=f"^{_TAG.pattern}$")]
 
 
 def _tag(tag_id: str) -> str:
@@ -25,7 +27,9 @@ def _tag(tag_id: str) -> str:
     return tag_id.upper()
 
 
-@router.get("/{tag_id}/trail", response_model=None)
+@router.get("/{tag_id}/trail", response_model=None, responses={200: {"content": {
+    "application/json": {"schema": {"type": "object"}},
+    "text/csv": {"schema": {"type": "string"}}}}})
 def get_trail(tag_id: TagPath, storage: StorageDep, settings: SettingsDep, window: WindowDep,
               audit: AuditDep,
               format: Annotated[Literal["geojson", "csv", "json"], Query(
@@ -48,7 +52,7 @@ def get_trail(tag_id: TagPath, storage: StorageDep, settings: SettingsDep, windo
     return trail_geojson(t, readers_for(storage, [p.reader_id for p in t.passes]))
 
 
-@router.get("/{tag_id}/companions")
+@router.get("/{tag_id}/companions", response_model=list[Companion])
 def companions(tag_id: TagPath, storage: StorageDep, window: WindowDep, audit: AuditDep,
                within_s: Annotated[float, Query(gt=0, le=600)] = 30.0,
                min_times: Annotated[int, Query(ge=2, le=100)] = 2) -> list[dict[str, Any]]:

@@ -8,9 +8,11 @@ from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.deps import PrincipalDep, StorageDep
+from api.errors import ErrorBody, error_response
+from api.models import WatchlistChange
 from api.serialize import watch_json
 from pak.wire.watchlist import WatchEntryRecord
 from tracker.usecases.watchlist import (
@@ -25,6 +27,8 @@ router = APIRouter(prefix="/api/v1/watchlist", tags=["watchlist"])
 
 
 class Report(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     tag_id: str = Field(pattern=r"^[0-9A-Fa-f]{2,64}$")
     case_no: str = Field(min_length=1, max_length=200)
     reporter: str | None = Field(None, max_length=200)
@@ -83,12 +87,13 @@ async def import_csv(request: Request, storage: StorageDep, who: PrincipalDep) -
     report = {"added": added, "rejected": [{"line": r.line, "error": r.error}
                                            for r in rejected]}
     if rejected:
-        return JSONResponse({"detail": f"{len(rejected)} line(s) refused; nothing imported",
-                             **report}, status_code=422)
+        return error_response(422, f"{len(rejected)} line(s) refused; nothing imported",
+                              report)
     return JSONResponse(report, status_code=201)
 
 
-@router.delete("/{tag_id}")
+@router.delete("/{tag_id}", response_model=WatchlistChange,
+                responses={404: {"model": ErrorBody}})
 def remove(tag_id: str, request: Request, storage: StorageDep, who: PrincipalDep,
            status: Annotated[Literal["recovered", "withdrawn"], Query(
                description="the outcome, asked every time: recovered (找回) or withdrawn "

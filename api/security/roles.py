@@ -88,6 +88,7 @@ RULES: Final[dict[str, Rule]] = {
     "GET /console/roads": _SIGNED_IN,
     # operations
     "GET /users": _rule("admin"),
+    "GET /audit": _rule("admin"),
     "GET /metrics": _rule("admin", scopes=("metrics:read",)),
 }
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, HTTPException, Request, Response, status
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from api.security.access import (
     CSRF_HEADER,
@@ -30,6 +30,8 @@ SecurityDep = Annotated[Security, Depends(get_security)]
 
 
 class Credentials(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
     user: str = Field(min_length=1, max_length=100, pattern=r"^[^\x00-\x1f\x7f]+$")
     password: str = Field(min_length=1, max_length=1000)
 

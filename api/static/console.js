@@ -31,6 +31,7 @@ class ApiError extends Error {
 
 // A server error as a person reads it: the detail string, or one line per invalid field.
 function readable(status, body) {
+  if (body && "message" in body) body = {detail: body.detail ?? body.message};  // the API's error body
   if (status === 403) return t("err.forbidden") + (body?.detail ? `（${detailText(body.detail)}）` : "");
   if (status === 409) return body?.detail ? detailText(body.detail) : t("err.conflict");
   if (body?.detail) return detailText(body.detail);

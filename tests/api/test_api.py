@@ -253,11 +253,11 @@ def test_one_active_watchlist_entry_per_tag(client: TestClient, storage: Storage
                                                "note": "blue"})
     assert r.status_code == 201 and r.json()["note"] == "blue"
     r = client.post("/api/v1/watchlist", json={"tag_id": "AABB01", "case_no": "C-2"})
-    assert r.status_code == 409 and "C-1" in r.json()["detail"]
+    assert r.status_code == 409 and "C-1" in r.json()["message"]
     r = client.post("/api/v1/watchlist/import", headers={"Content-Type": "text/csv"},
                     content=b"tag_id,case\nAABB01,C-3\nAABB02,C-4\nAABB02,C-5\n")
     assert r.status_code == 422
-    assert [x["line"] for x in r.json()["rejected"]] == [2, 4]
+    assert [x["line"] for x in r.json()["detail"]["rejected"]] == [2, 4]
     assert [(w.tag_id, w.case_no) for w in storage.watchlist()] == [("AABB01", "C-1")]
     assert client.delete("/api/v1/watchlist/AABB01",
                          params={"status": "recovered"}).status_code == 200
@@ -272,11 +272,12 @@ def test_watchlist_csv_import_reports_every_refused_line(client: TestClient,
     r = client.post("/api/v1/watchlist/import", content=bad.encode(),
                     headers={"Content-Type": "text/csv"})
     assert r.status_code == 422
-    assert [x["line"] for x in r.json()["rejected"]] == [3, 4] and r.json()["added"] == 0
+    report = r.json()["detail"]
+    assert [x["line"] for x in report["rejected"]] == [3, 4] and report["added"] == 0
     assert storage.watchlist() == []  # all or nothing
     r = client.post("/api/v1/watchlist/import", content=b"AABB05,C-5\n",
                     headers={"Content-Type": "text/csv"})
-    assert r.status_code == 422 and "header" in r.json()["rejected"][0]["error"]
+    assert r.status_code == 422 and "header" in r.json()["detail"]["rejected"][0]["error"]
     good = "\ufefftag_id,case,reporter\naa bb 01,C-1,Wang\nAABB02,C-2,\n"
     r = client.post("/api/v1/watchlist/import", content=good.encode(),
                     headers={"Content-Type": "text/csv"})

@@ -171,7 +171,7 @@ def test_sessions_expire(client: TestClient, clock: Clock) -> None:
     assert client.get("/api/v1/session").status_code == 200
     clock.now += timedelta(seconds=2)
     r = client.get("/api/v1/session")
-    assert r.status_code == 401 and "重新登录" in r.json()["detail"]
+    assert r.status_code == 401 and "重新登录" in r.json()["message"]
 
 
 @pytest.mark.parametrize("change", ["disable", "role"])

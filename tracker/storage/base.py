@@ -231,7 +231,18 @@ class AuditStore(Protocol):
 
     @abstractmethod
     def append_audit(self, *, actor: str, action: str, reason: str,
-                     params: dict[str, Any], at: datetime) -> None: ...
+                     params: dict[str, Any], at: datetime, role: str | None = None,
+                     client: str | None = None) -> AuditEntry:
+        """Append one record to the hash chain (serialised: concurrent writers never fork
+        it) and return it with its id and hash."""
+
+    @abstractmethod
+    def audit_chain(self, *, after_id: int = 0, limit: int = 10_000) -> list[AuditEntry]:
+        """Records in the chain's order (by id) after ``after_id``."""
+
+    @abstractmethod
+    def audit_head(self) -> AuditEntry | None:
+        """The last record of the chain, if any."""
 
     @abstractmethod
     def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,

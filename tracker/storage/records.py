@@ -147,6 +147,10 @@ class AuditEntry:
     action: str
     reason: str
     params: dict[str, Any]
+    role: str | None = None  # the caller's role and address (None before migration 0007)
+    client: str | None = None
+    prev_hash: str | None = None  # the hash chain (tracker/storage/audit_chain.py)
+    hash: str | None = None
 
 
 class TagPass(NamedTuple):

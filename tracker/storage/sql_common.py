@@ -27,6 +27,7 @@ from functools import cache
 from typing import Any, ClassVar, Final, Generic, Protocol, TypeVar
 
 from pak.types import Sighting, SightingId
+from tracker.storage.audit_chain import GENESIS, canonical_params, record_hash
 from tracker.storage.base import Alert, DeadLetter, NotFound, Storage, StorageError
 from tracker.storage.columns import SIGHTING_COLUMNS
 from tracker.storage.records import (
@@ -152,6 +153,9 @@ class SqlStorage(Storage, Generic[C]):
     #: Locks the rows a SELECT reads until the transaction ends ("" where a write
     #: transaction already locks the whole database).
     FOR_UPDATE: ClassVar[str]
+    #: Serialises appends to the audit chain until the transaction ends ("" where a write
+    #: transaction already locks the whole database).
+    AUDIT_LOCK: ClassVar[str] = ""
     #: The most values one :meth:`_in_list` may be given (host-parameter limits).
     IN_LIST_MAX: ClassVar[int]
 
@@ -606,12 +610,30 @@ class SqlStorage(Storage, Generic[C]):
                                (reason,))[0][0])
 
     def append_audit(self, *, actor: str, action: str, reason: str,
-                     params: dict[str, Any], at: datetime) -> None:
+                     params: dict[str, Any], at: datetime, role: str | None = None,
+                     client: str | None = None) -> AuditEntry:
+        clean = canonical_params(params)
         with self._writing() as conn:
-            self._exec(conn, "INSERT INTO audit_log (at, actor, action, reason, params) "
-                             "VALUES (?, ?, ?, ?, ?)",
-                       (self._to_time(at), actor, action, reason, self._to_json(params)),
-                       prepare=True)
+            if self.AUDIT_LOCK:  # one writer at a time extends the chain (never a fork)
+                self._exec(conn, self.AUDIT_LOCK)
+            row = self._exec(conn, "SELECT hash FROM audit_log WHERE hash IS NOT NULL "
+                                   "ORDER BY id DESC LIMIT 1").fetchone()
+            prev = row[0] if row else GENESIS
+            digest = record_hash(prev, at=at, actor=actor, role=role, client=client,
+                                 action=action, reason=reason, params=clean)
+            new = self._exec(conn, "INSERT INTO audit_log (at, actor, action, reason, params, "
+                                   "role, client, prev_hash, hash) "
+                                   "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                             (self._to_time(at), actor, action, reason, self._to_json(clean),
+                              role, client, prev, digest), prepare=True).fetchone()
+        return AuditEntry(int(new[0]), at, actor, action, reason, clean, role, client, prev,
+                          digest)
+
+    _AUDIT_COLS: Final = "id, at, actor, action, reason, params, role, client, prev_hash, hash"
+
+    def _audit_entry(self, r: Sequence[Any]) -> AuditEntry:
+        return AuditEntry(int(r[0]), self._from_time(r[1]), r[2], r[3], r[4],
+                          self._from_json(r[5]), r[6], r[7], r[8], r[9])
 
     def audit_log(self, *, since: datetime | None = None, until: datetime | None = None,
                   actor: str | None = None, action: str | None = None,
@@ -621,10 +643,18 @@ class SqlStorage(Storage, Generic[C]):
         w("at < ?", self._to_time_opt(until))
         w("actor = ?", actor)
         w("action = ?", action)
-        sql = ("SELECT id, at, actor, action, reason, params FROM audit_log"
+        sql = (f"SELECT {self._AUDIT_COLS} FROM audit_log"
                f"{w.sql()} ORDER BY at, id{w.limit(limit)}")
-        return [AuditEntry(r[0], self._from_time(r[1]), r[2], r[3], r[4], self._from_json(r[5]))
-                for r in self._query(sql, w.params)]
+        return [self._audit_entry(r) for r in self._query(sql, w.params)]
+
+    def audit_chain(self, *, after_id: int = 0, limit: int = 10_000) -> list[AuditEntry]:
+        return [self._audit_entry(r) for r in self._query(
+            f"SELECT {self._AUDIT_COLS} FROM audit_log WHERE id > ? ORDER BY id LIMIT ?",
+            (after_id, limit))]
+
+    def audit_head(self) -> AuditEntry | None:
+        rows = self._query(f"SELECT {self._AUDIT_COLS} FROM audit_log ORDER BY id DESC LIMIT 1")
+        return self._audit_entry(rows[0]) if rows else None
 
     def record_gateway(self, gateway_id: str, *, state: str | None = None,
                        health: dict[str, Any] | None = None, at: datetime) -> None:

@@ -232,6 +232,7 @@ class TimescaleStorage(SqlStorage[Conn]):
     GREATEST: ClassVar[str] = "GREATEST"
     LEAST: ClassVar[str] = "LEAST"
     FOR_UPDATE: ClassVar[str] = " FOR UPDATE"
+    AUDIT_LOCK: ClassVar[str] = "SELECT pg_advisory_xact_lock(hashtext('pak.audit_log'))"
     IN_LIST_MAX: ClassVar[int] = 2**31  # one array parameter, whatever its length
     _to_sighting = staticmethod(_sighting)
 
