@@ -165,6 +165,17 @@ class Tracker:
                     total += float(line.rsplit(" ", 1)[1])
         return total
 
+    def cpu_seconds(self) -> float:
+        """User + system CPU time the process has used so far (Linux /proc): per-row CPU cost
+        is what a loaded machine's noise changes least."""
+        if self.proc is None:
+            return 0.0
+        try:
+            fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            return 0.0
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def stop(self) -> None:
         if self.proc:
             stop_process(self.proc, 60, kill_wait=10)
@@ -220,14 +231,17 @@ def _pipeline(db: str, messages: Sequence[tuple[str, bytes]], n: int, records: i
             threading.Thread(target=_publish_all, args=(broker.port, messages),
                              daemon=True).start()
         t_first = t_last = None
+        cpu_first = cpu_last = 0.0
         deadline = time.monotonic() + 600
         while time.monotonic() < deadline:
             now = time.perf_counter()
             got = total("pak_ingest_sightings_received_total")
             if t_first is None and got > 0:
                 t_first = now
+                cpu_first = sum(t.cpu_seconds() for t in procs)
             if got >= records and total("pak_ingest_pending_messages") == 0:
                 t_last = now
+                cpu_last = sum(t.cpu_seconds() for t in procs)
                 break
             time.sleep(0.1)
         if t_first is None or t_last is None:
@@ -238,6 +252,8 @@ def _pipeline(db: str, messages: Sequence[tuple[str, bytes]], n: int, records: i
             "rows_per_s": round(n / took),
             "records_per_s": round(records / took),
             "messages_per_s": round(len(messages) / took),
+            # CPU of the tracker processes (every thread) per stored row, first to last
+            "tracker_cpu_us_per_row": round((cpu_last - cpu_first) / n * 1e6, 1),
             "db_retries": total("pak_ingest_db_retries_total"),
             "dead_letters": total("pak_ingest_dead_letters_total"),
         })

@@ -58,6 +58,7 @@ _ENVELOPE_OPTIONAL: Final = frozenset({"clock_suspect"})
 _FLAGS: Final = frozenset(SIGHTING_FLAGS)
 _KINDS: Final = frozenset(TAG_KINDS)
 _fromisoformat: Final = datetime.fromisoformat
+_Sighting: Final = Sighting
 
 
 def sighting_to_json(s: Sighting) -> dict[str, Any]:
@@ -189,24 +190,17 @@ def _parse_one(o: object, gateway_id: str, spool_id: str) -> Sighting:
     if last_seen < first_seen:
         raise WireError(BAD_FIELD, "last_seen before first_seen")
     reader_time = o["reader_time"]
-    return Sighting(
-        gateway_id=gateway_id,
-        spool_id=spool_id,
-        seq=seq,
-        state=state,
-        tag_id=tag_id,
-        tag_kind=cast(TagKind, kind),
-        reader_id=reader_id,
-        first_seen=first_seen,
-        last_seen=last_seen,
-        reads=reads,
-        tag_type=_opt_int(o, "tag_type", 0, 255),
-        antenna=_opt_int(o, "antenna", 1, 64),
-        antennas=tuple(antennas),
-        rssi_max_dbm=None if dbm is None else float(dbm),
-        rssi_max_raw=_opt_int(o, "rssi_max_raw", -128, 65535),
-        flags=tuple(flags),
-        reader_time=None if reader_time is None else _time(o, "reader_time"),
+    # Positional, in the field order of pak.types.Sighting: the cheapest way to build it.
+    return _Sighting(
+        gateway_id, spool_id, seq, state, tag_id, cast(TagKind, kind), reader_id,
+        first_seen, last_seen, reads,
+        _opt_int(o, "tag_type", 0, 255),
+        _opt_int(o, "antenna", 1, 64),
+        tuple(antennas),
+        None if dbm is None else float(dbm),
+        _opt_int(o, "rssi_max_raw", -128, 65535),
+        tuple(flags),
+        None if reader_time is None else _time(o, "reader_time"),
     )
 
 

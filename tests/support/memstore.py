@@ -6,7 +6,6 @@ switched "down" (StorageUnavailable) or told to refuse some sightings (StorageEr
 
 from __future__ import annotations
 
-import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -59,8 +58,7 @@ class MemoryStorage:
                 if s.first_seen != prev.first_seen:
                     conflicts.append((s.gateway_id, s.spool_id, s.seq, prev.first_seen,
                                       s.first_seen))
-                self.rows[s.id] = dataclasses.replace(merge_sightings(prev, s),
-                                                      first_seen=prev.first_seen)
+                self.rows[s.id] = merge_sightings(prev, s).replace(first_seen=prev.first_seen)
             self.first_seen_conflicts.add(conflicts)
             self.dead.extend(dead_letters)
             for a in alerts:

@@ -122,7 +122,8 @@ def test_pak_trail_is_audited_and_prints_each_format(
     assert trail_main([*base, "--reason", "r", "--geojson"]) == 0
     geo = json.loads(capsys.readouterr().out)
     kinds = [f["geometry"]["type"] for f in geo["features"]]
-    assert kinds.count("LineString") == 1  # trip 2 has one known reader: no line
+    # one line per hop of trip 1; trip 2 has one known reader: no line
+    assert kinds.count("LineString") == len(body["trips"][0]["hops"]) == 3
     assert kinds.count("Point") == 5
     log = st.audit_log(action="trail")
     assert [(a.actor, a.reason) for a in log] == [(os_user(), "case HZ-1 stolen e-bike"),

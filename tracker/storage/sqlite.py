@@ -128,11 +128,12 @@ def _sighting(r: sqlite3.Row | tuple[Any, ...]) -> Sighting:
 
 
 def _row(s: Sighting, stored_at: int) -> tuple[Any, ...]:
-    return (s.gateway_id, s.spool_id, s.seq, s.state, s.tag_id, s.tag_kind, s.tag_type,
-            s.reader_id, s.antenna, _json(list(s.antennas)), _us(s.first_seen),
-            _us(s.last_seen), s.reads, s.rssi_max_dbm, s.rssi_max_raw,
-            _json(normal_flags(s.flags)),
-            _us_opt(s.reader_time), stored_at)
+    # Unpacked as the tuple it is (pak.types.Sighting's field order), as copy_row does.
+    (gw, spool, seq, state, tag, kind, reader, first, last, reads, tag_type, antenna,
+     antennas, dbm, raw, flags, reader_time) = s
+    return (gw, spool, seq, state, tag, kind, tag_type, reader, antenna, _json(list(antennas)),
+            _us(first), _us(last), reads, dbm, raw, _json(normal_flags(flags)),
+            _us_opt(reader_time), stored_at)
 
 
 def _map_error(e: sqlite3.Error) -> StorageError:

@@ -5,7 +5,6 @@ decides the rest, and the conflict is counted."""
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -43,15 +42,15 @@ def test_open_then_closed_with_another_first_seen_leave_one_row(store: Store) ->
     rows = store.rows()
     assert list(rows) == [opened.id]
     # The stored first_seen stands; everything else is the merge rule's.
-    assert rows[opened.id] == replace(merge_sightings(opened, closed), first_seen=T0)
+    assert rows[opened.id] == merge_sightings(opened, closed).replace(first_seen=T0)
     assert rows[opened.id].state == "closed" and rows[opened.id].reads == 9
     assert conflicts(store) == 1
 
     # The same closed message again, and a later one that agrees: no new conflict... and a
     # third time first_seen differs: counted again, still one row.
-    store.storage.write_batch([replace(closed, first_seen=T0)])
+    store.storage.write_batch([closed.replace(first_seen=T0)])
     assert conflicts(store) == 1
-    store.storage.write_batch([replace(closed, first_seen=T0 - timedelta(days=3))])
+    store.storage.write_batch([closed.replace(first_seen=T0 - timedelta(days=3))])
     assert conflicts(store) == 2
     assert list(store.rows()) == [opened.id]
     assert store.rows()[opened.id].first_seen == T0
@@ -68,7 +67,7 @@ def test_closed_first_keeps_its_first_seen_when_a_late_open_disagrees(store: Sto
     rows = store.rows()
     assert sorted(r.seq for r in rows.values()) == [8, 9]
     got = rows[closed.id]
-    assert got == replace(merge_sightings(closed, late_open), first_seen=T0)
+    assert got == merge_sightings(closed, late_open).replace(first_seen=T0)
     assert got.state == "closed" and got.antennas == (1, 3)
     assert conflicts(store) == 1
 
@@ -167,7 +166,7 @@ def test_migration_collapses_earlier_duplicates_timescale(pg_url: str) -> None:
         assert s.migrate()[0] == "0005_one_row_per_sighting"
         rows = sorted(s.sightings(limit=None), key=lambda r: r.seq)
         # And the id table now guards the kept rows.
-        s.write_batch([replace(rows[0], first_seen=T0 + timedelta(days=2), reads=99)])
+        s.write_batch([rows[0].replace(first_seen=T0 + timedelta(days=2), reads=99)])
         after = sorted(s.sightings(limit=None), key=lambda r: r.seq)
         assert [(r.seq, r.state, r.first_seen, r.reads) for r in after] == [
             (1, "closed", T0 + timedelta(seconds=5), 99), (2, "open", T0, 2)]

@@ -188,7 +188,7 @@ def test_round_trip_keeps_every_field(storage: Storage) -> None:
            antennas=(64, 1, 7), rssi_max_dbm=-200.0, rssi_max_raw=-128,
            flags=("key", "low_battery", "out_of_range", "tamper"),
            reader_time=T0 - timedelta(hours=8, microseconds=1))
-    s = replace(s, tag_kind="active")
+    s = s.replace(tag_kind="active")
     storage.write_batch([s])
     assert storage.get_sighting(s.id) == s
     assert storage.get_sighting(SightingId("gw:x.1", "0f1e2d3c", 1)) is None
@@ -630,7 +630,7 @@ def test_any_batching_equals_folding_the_merge_rule(
         storage: Storage, messages: list[Sighting], cuts: list[int]) -> None:
     # Each example gets its own spool ids, so earlier examples' rows do not interfere.
     tag = services.unique("x")
-    messages = [replace(m, spool_id=f"{m.spool_id}-{tag}") for m in messages]
+    messages = [m.replace(spool_id=f"{m.spool_id}-{tag}") for m in messages]
     bounds = sorted({0, len(messages), *(c for c in cuts if c < len(messages))})
     for lo, hi in itertools.pairwise(bounds):
         storage.write_batch(dedupe(messages[lo:hi]))
