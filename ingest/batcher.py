@@ -72,8 +72,8 @@ class Item:
 
 @dataclass(slots=True)
 class Batch:
-    """What one transaction writes: sightings deduplicated, alerts one per id, the last
-    state and the last health per gateway."""
+    """What one transaction writes: sightings deduplicated, alerts one per id and cause (each
+    hit on one alert joins its sightings), the last state and the last health per gateway."""
 
     items: list[Item]
     sightings: list[Sighting]
@@ -86,14 +86,14 @@ class Batch:
     def of(cls, items: list[Item]) -> Batch:
         sightings: list[Sighting] = []
         dead: list[DeadLetter] = []
-        alerts: dict[str, Alert] = {}
+        alerts: dict[tuple[str, object], Alert] = {}
         gateways: dict[tuple[str, bool], GatewayStatus] = {}
         for it in items:
             if it.sightings:
                 sightings.extend(it.sightings)
             if it.alerts:
                 for a in it.alerts:
-                    alerts[a.alert_id] = a
+                    alerts[(a.alert_id, a.sighting)] = a
             if it.dead_letter is not None:
                 dead.append(it.dead_letter)
             if it.gateway is not None:

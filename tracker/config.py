@@ -22,6 +22,7 @@ from pak.logs import event
 from pak.settings import BrokerSettings, MetricsSettings, load, setting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD
 from tracker.alerts.settings import AlertSettings
+from tracker.storage.timeouts import StatementTimeouts
 
 __all__ = ["TrackerSettings", "load_settings"]
 
@@ -89,6 +90,19 @@ class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings, EdgeKeySet
     db_timeout_s: float = setting(5.0, metavar="SECONDS", check=_between(0.1, 300),
                                   help="PostgreSQL: how long a write waits for a connection "
                                        "before the batch counts as failed and is retried")
+    db_lookup_timeout_s: float = setting(
+        0.2, metavar="SECONDS", check=_between(0, 3600),
+        help="PostgreSQL: statement timeout of the short lookups an alert's enrichment makes "
+             "(0: none)")
+    db_read_timeout_s: float = setting(5.0, metavar="SECONDS", check=_between(0, 3600),
+                                       help="PostgreSQL: statement timeout of queries (0: none)")
+    db_write_timeout_s: float = setting(
+        30.0, metavar="SECONDS", check=_between(0, 3600),
+        help="PostgreSQL: statement timeout of writes (batches, alerts); SQLite: how long a "
+             "write waits for the database lock (0: none)")
+    db_long_timeout_s: float = setting(
+        3600.0, metavar="SECONDS", check=_between(0, 86400),
+        help="PostgreSQL: statement timeout of retention and exports (0: none)")
     db_retry_max_s: float = setting(5.0, metavar="SECONDS", check=_between(0.01, 300),
                                     help="longest wait between retries while the database is "
                                          "unavailable")
@@ -126,6 +140,10 @@ class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings, EdgeKeySet
         if self.metrics_port is None:
             return None  # an address alone never served anything
         return self.metrics_addr or "0.0.0.0", self.metrics_port
+
+    def statement_timeouts(self) -> StatementTimeouts:
+        return StatementTimeouts(lookup_s=self.db_lookup_timeout_s, read_s=self.db_read_timeout_s,
+                                 write_s=self.db_write_timeout_s, long_s=self.db_long_timeout_s)
 
     def ingest_options(self) -> IngestOptions:
         return IngestOptions(

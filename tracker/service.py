@@ -58,8 +58,10 @@ class TrackerService:
         if storage is None:
             from tracker.storage import backend_of, open_storage
 
-            opts = {"timeout": settings.db_timeout_s} if backend_of(settings.db) == "postgres" \
-                else {}
+            opts: dict[str, Any] = {"busy_timeout": settings.db_write_timeout_s}
+            if backend_of(settings.db) == "postgres":
+                opts = {"timeout": settings.db_timeout_s,
+                        "timeouts": settings.statement_timeouts()}
             storage = open_storage(settings.db, **opts)
         self.storage = storage
         self.metrics = IngestMetrics()

@@ -284,6 +284,7 @@ function upsertAlert(a, {fresh = false} = {}) {
   // the stream carries the alert message; keep what only the resource adds (history, first
   // sighting), but not a latest sighting that a newer hit has replaced
   const merged = Object.assign({}, old || {}, a);
+  if (a.status == null) merged.status = old?.status ?? "new";  // null: unchanged (tracker update)
   const ref = a.sighting ? [a.sighting.gateway_id, a.sighting.spool_id, a.sighting.seq].join("/") : null;
   const had = merged.latest_sighting?.sighting?.join("/");
   if (!("latest_sighting" in a) && ref && had && had !== ref) delete merged.latest_sighting;

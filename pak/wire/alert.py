@@ -3,14 +3,17 @@
     {"v": 1, "alert_id": "stolen_hit:E2003412...:HZ-1", "kind": "stolen_hit",
      "rev": 1764742502125,                      grows with each update of this alert id
      "at": "2026-11-28T06:15:02.125Z",          first raised
-     "status": "new",
+     "status": "new",                           null: unchanged (an update from the tracker)
      "tag_id": "E2003412...", "reader_id": "R-0412", "gateway_id": "gw-17",
      "sighting": {"gateway_id": "gw-17", "spool_id": "5f3a9c", "seq": 1042},   the latest cause
      "detail": {...}}                            what the kind carries
 
 The same id is published again with newer ``detail`` (a stolen vehicle's next pass, the
 direction once its sighting closed) or a new status (an officer acknowledged it), each time
-with a larger ``rev``: consumers dedupe on ``(alert_id, rev)`` and keep the highest rev per id.
+with a larger ``rev``. Only officers move a status (the API); the tracker's updates of an
+alert it raised earlier (a next hit, an enrichment) carry ``"status": null``, "unchanged": a
+consumer keeps the status it holds, so an update never turns "acknowledged" back into "new".
+Consumers dedupe on ``(alert_id, rev)`` and keep the highest rev per id.
 A revision is the update's time in milliseconds since the epoch, raised by one when it would not
 grow (:class:`AlertRevisions`), so every tracker instance and the API (whose status changes
 use the stored ``updated_at``) agree without sharing a counter.
@@ -149,14 +152,15 @@ def _ref(sid: SightingRef | None) -> dict[str, Any] | None:
                                      "seq": sid.seq}
 
 
-def _message(a: AlertLike, rev: int, sighting: SightingRef | None) -> dict[str, Any]:
+def _message(a: AlertLike, rev: int, sighting: SightingRef | None,
+             with_status: bool = True) -> dict[str, Any]:
     return {
         "v": VERSION,
         "alert_id": a.alert_id,
         "kind": a.kind,
         "rev": rev,
         "at": format_time(a.at),
-        "status": a.status,
+        "status": a.status if with_status else None,
         "tag_id": a.tag_id,
         "reader_id": a.reader_id,
         "gateway_id": a.gateway_id,
@@ -165,14 +169,16 @@ def _message(a: AlertLike, rev: int, sighting: SightingRef | None) -> dict[str, 
     }
 
 
-def alert_json(alert: LiveAlertLike, rev: int) -> dict[str, Any]:
-    """The payload object of revision ``rev`` of an alert."""
-    return _message(alert, rev, alert.sighting)
+def alert_json(alert: LiveAlertLike, rev: int, *, with_status: bool = True) -> dict[str, Any]:
+    """The payload object of revision ``rev`` of an alert (``status`` null unless
+    ``with_status``: a tracker's update, module doc)."""
+    return _message(alert, rev, alert.sighting, with_status)
 
 
-def encode_alert(alert: LiveAlertLike, rev: int) -> bytes:
-    """The payload of ``{root}/alerts/{kind}``: revision ``rev`` of ``alert``."""
-    return control(dumps(_message(alert, rev, alert.sighting)))
+def encode_alert(alert: LiveAlertLike, rev: int, *, with_status: bool = True) -> bytes:
+    """The payload of ``{root}/alerts/{kind}``: revision ``rev`` of ``alert`` (``status``
+    null unless ``with_status``: a tracker's update, module doc)."""
+    return control(dumps(_message(alert, rev, alert.sighting, with_status)))
 
 
 @dataclass(frozen=True, slots=True)
@@ -183,7 +189,7 @@ class AlertMessage:
     kind: str
     rev: int
     at: datetime
-    status: str
+    status: str | None  # None: unchanged (a tracker's update)
     tag_id: str | None
     reader_id: str | None
     gateway_id: str | None
@@ -206,7 +212,7 @@ def parse_alert(payload: bytes) -> AlertMessage:
     aid, kind, rev, status = obj["alert_id"], obj["kind"], obj["rev"], obj["status"]
     if not isinstance(aid, str) or not 1 <= len(aid) <= MAX_ALERT_ID:
         raise WireError(BAD_ALERT, "alert_id")
-    if kind not in ALERT_KINDS or status not in ALERT_STATUSES:
+    if kind not in ALERT_KINDS or (status is not None and status not in ALERT_STATUSES):
         raise WireError(BAD_ALERT, f"kind={kind!r} status={status!r}"[:200])
     if not is_int(rev) or rev < 0:
         raise WireError(BAD_ALERT, f"rev={rev!r}"[:200])

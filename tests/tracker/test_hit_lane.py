@@ -150,7 +150,7 @@ def test_a_hit_overtakes_a_backlog_and_is_one_alert_event(tmp_path: Path, mqtt_u
         assert len(alerts) == 1, alerts
         alert_at, payload = alerts[0]
         a = validate("alert", payload)
-        assert a["alert_id"] == "stolen_hit:gw-hit:sp-hit:1" and a["tag_id"] == TAG
+        assert a["alert_id"] == f"stolen_hit:{TAG}:HIT-1" and a["tag_id"] == TAG
         last_receipt = max(t for t, _ in li.on("/receipts"))
         assert alert_at < last_receipt, \
             f"the hit waited for the backlog ({alert_at - last_receipt:.3f} s after it)"
@@ -166,7 +166,7 @@ def test_a_hit_overtakes_a_backlog_and_is_one_alert_event(tmp_path: Path, mqtt_u
         with open_storage(db) as st:
             eventually(lambda: st.alerts(kind="stolen_hit"), 10, "the alert stored")
             stored = st.alerts(kind="stolen_hit")
-            assert [x.alert_id for x in stored] == ["stolen_hit:gw-hit:sp-hit:1"]
+            assert [x.alert_id for x in stored] == [f"stolen_hit:{TAG}:HIT-1"]
             assert stored[0].detail["case"] == "HIT-1"
             assert st.count_sightings() == total + 1  # the hit itself was never stored
 
@@ -193,8 +193,9 @@ def test_hits_the_watchlist_does_not_hold_raise_nothing(tmp_path: Path, mqtt_url
                                                           [sighting("gw-a", 3, TAG)],
                                                           utcnow()), qos=1)
         eventually(lambda: li.on("/alerts/"), 10, "the watched tag's alert")
-        ids = [orjson.loads(p)["alert_id"] for _, p in li.on("/alerts/")]
-        assert ids == ["stolen_hit:gw-a:sp-hit:3"]
+        got = [orjson.loads(p) for _, p in li.on("/alerts/")]
+        assert [(a["alert_id"], a["sighting"]["seq"]) for a in got] == [
+            (f"stolen_hit:{TAG}:HIT-1", 3)]
         trk.wait_log("hit_refused gateway_id=gw-b reason=gateway_mismatch", 5)
         with open_storage(db) as st:
             assert st.count_sightings() == 0  # hits are never stored

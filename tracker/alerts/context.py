@@ -3,31 +3,28 @@ the tag's last passes and where it will likely pass next.
 
 :class:`Registry` caches the slowly changing records (readers with their positions and antenna
 bearings; vehicles whose owners switched on key pairing) and refreshes them on the engine's
-timer. :func:`stolen_hit_detail` assembles the detail of a ``stolen_hit`` from the sighting,
-its watchlist entries, the registry and storage (the tag's earlier passes come from storage,
-not from this instance's memory, so every instance tells the same story).
+timer. A ``stolen_hit``'s detail comes in two parts: :func:`hit_detail`, from memory alone (the
+receive thread publishes it at once), and :func:`enrichment`, from storage (the enrichment
+worker, tracker/alerts/enrich.py, publishes it as an update of the same alert).
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from pak.logs import event
 from pak.timefmt import format_time
 from pak.types import Sighting
 from pak.wire.alert import reader_json, seen_json
-from tracker.storage.base import Storage, StorageError
+from tracker.storage.base import Storage
 from tracker.storage.records import Reader, Vehicle, WatchEntry
 from tracker.trails.movement import MovementModel
 from tracker.trails.trail import direction_of_travel
 
-__all__ = ["PairedVehicle", "Registry", "reader_json", "stolen_hit_detail", "vehicle_json"]
-
-log = logging.getLogger("pak.tracker.alerts")
+__all__ = ["PairedVehicle", "Registry", "enrichment", "hit_detail", "reader_json",
+           "vehicle_json"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,24 +96,14 @@ def _previous_reader(s: Sighting, earlier: Sequence[Sighting], trip_gap: timedel
     return None
 
 
-def stolen_hit_detail(
-    s: Sighting,
-    entries: Sequence[WatchEntry],
-    registry: Registry,
-    storage: Storage,
-    movement: MovementModel | None,
-    *,
-    received_at: datetime,
-    recent: int,
-    predictions: int,
-    trip_gap: timedelta,
-) -> dict[str, Any]:
-    """The detail object of a ``stolen_hit`` alert for sighting ``s`` of a watched tag.
-
-    Storage lookups (vehicle at that time, earlier passes) happen here, on a hit only; when
-    storage does not answer, the alert still goes out with what is known, marked so."""
+def hit_detail(s: Sighting, entries: Sequence[WatchEntry], registry: Registry, *,
+               received_at: datetime) -> dict[str, Any]:
+    """What a ``stolen_hit`` carries the moment it is published: only what memory holds (the
+    sighting, its watchlist entries, the registry's reader). No storage call: this runs on the
+    MQTT receive thread. The vehicle, earlier passes and predictions come later, from
+    :func:`enrichment`, as an update of the same alert (``"enriched": true``)."""
     reader = registry.reader(s.reader_id)
-    detail: dict[str, Any] = {
+    return {
         "case": entries[0].case_no if entries else None,
         "cases": [{"case": e.case_no, "reporter": e.reporter,
                    "reported_at": format_time(e.reported_at), "note": e.note}
@@ -127,25 +114,36 @@ def stolen_hit_detail(
         "vehicle": None,
         "recent_passes": [],
         "predicted_next": [],
+        "enriched": False,
     }
+
+
+def enrichment(s: Sighting, registry: Registry, storage: Storage,
+               movement: MovementModel | None, *, recent: int, predictions: int,
+               trip_gap: timedelta) -> dict[str, Any]:
+    """The part of a ``stolen_hit``'s detail that storage tells (the vehicle that carried the
+    tag at that time, its earlier passes, where it will likely pass next): earlier passes come
+    from storage, not this instance's memory, so every instance tells the same story.
+
+    Raises StorageError when storage does not answer (the enrichment worker retries); runs
+    on the enrichment worker only, never on a receive thread."""
+    vehicle = vehicle_json(storage.vehicle_for_tag(s.tag_id, at=s.first_seen))
     earlier: list[Sighting] = []
-    try:
-        detail["vehicle"] = vehicle_json(storage.vehicle_for_tag(s.tag_id, at=s.first_seen))
-        if recent:
-            earlier = [p for p in storage.recent_passes(s.tag_id, before=s.first_seen,
-                                                        limit=recent + 1) if p.id != s.id]
-    except StorageError as e:
-        detail["incomplete"] = f"storage did not answer: {str(e)[:200]}"
-        event(log, logging.WARNING, "alert_context_incomplete", tag_id=s.tag_id,
-              error=str(e)[:200])
-    detail["recent_passes"] = [
-        {**reader_json(p.reader_id, registry.reader(p.reader_id)),
-         "first_seen": format_time(p.first_seen), "last_seen": format_time(p.last_seen),
-         "direction": direction_of_travel(p.antennas,
-                                          _bearings(registry.reader(p.reader_id)))}
-        for p in earlier[:recent]]
+    if recent:
+        earlier = [p for p in storage.recent_passes(s.tag_id, before=s.first_seen,
+                                                    limit=recent + 1) if p.id != s.id]
+    out: dict[str, Any] = {
+        "vehicle": vehicle,
+        "recent_passes": [
+            {**reader_json(p.reader_id, registry.reader(p.reader_id)),
+             "first_seen": format_time(p.first_seen), "last_seen": format_time(p.last_seen),
+             "direction": direction_of_travel(p.antennas,
+                                              _bearings(registry.reader(p.reader_id)))}
+            for p in earlier[:recent]],
+        "enriched": True,
+    }
     if movement is not None and predictions:
         prev = _previous_reader(s, earlier, trip_gap)
-        detail["predicted_next"] = movement.predict(s.reader_id, prev, s.last_seen, predictions)
-        detail["came_from"] = prev
-    return detail
+        out["predicted_next"] = movement.predict(s.reader_id, prev, s.last_seen, predictions)
+        out["came_from"] = prev
+    return out

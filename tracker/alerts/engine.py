@@ -9,7 +9,8 @@ job that fails logs once and is retried on its next period.
 Handlers (tracker/alerts/handler.py for the interface), each owning its state:
 
 =====================  ==========================================================
-stolen.py              ``stolen_hit`` (watchlist lookup; published at once)
+stolen.py              ``stolen_hit`` (watchlist lookup; published at once, enriched
+                       after by enrich.py)
 flags.py               ``tamper``, ``low_battery`` (counts per tag)
 pairing.py             ``unaccompanied`` (owner-key pairing)
 clones.py              ``clone_suspect`` (impossible hops, against storage)
@@ -94,12 +95,14 @@ class AlertEngine:
         try:
             n = self.watchlist.load()
             self.registry.refresh()
+            self.stolen.load()
         except StorageError as e:
             n = len(self.watchlist)
             event(log, logging.WARNING, "alerts_start_degraded", error=str(e)[:300],
                   action="the periodic reload retries")
         self.watchlist.start()
         self.movement.start()
+        self.stolen.worker.start()
         event(log, logging.INFO, "alerts_started", watched=n,
               readers=len(self.registry.readers), paired=len(self.registry.paired))
         if timer and self._thread is None:
@@ -112,6 +115,7 @@ class AlertEngine:
         if self._thread is not None:
             self._thread.join(10.0)
             self._thread = None
+        self.stolen.worker.stop()
         self.watchlist.stop()
         self.movement.stop()
         self.outbox.close()

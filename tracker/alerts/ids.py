@@ -2,8 +2,10 @@
 
 Layout: the kind, then the parts of the cause, joined by ``:``::
 
-    stolen_hit:{gateway_id}:{spool_id}:{seq}        a sighting caused it
+    stolen_hit:{tag_id}:{case_no}                   one open alert per watchlist entry
+    stolen_hit:{tag_id}:{case_no}:{since_ms}        the entry's next one, after it was closed
     clone_suspect:{gateway_id}:{spool_id}:{seq}     the sighting that made the impossible hop
+    (stolen_hit:{gateway_id}:{spool_id}:{seq}       older trackers: still stored, still parsed)
     gateway_offline:{gateway_id}:{since_ms}         a subject, and when the episode began
     reader_silent:{reader_id}:{since_ms}
 
@@ -29,6 +31,7 @@ __all__ = [
     "MAX_ALERT_ID",
     "parse_alert_id",
     "sighting_alert_id",
+    "stolen_alert_id",
     "subject_alert_id",
 ]
 
@@ -58,6 +61,15 @@ def sighting_alert_id(kind: str, sid: SightingId) -> str:
     """The id of an alert one sighting caused: the same for every delivery of that sighting
     (``open`` or ``closed``, first time or redelivered)."""
     return _join(kind, sid.gateway_id, sid.spool_id, str(sid.seq))
+
+
+def stolen_alert_id(tag_id: str, case_no: str, since: datetime | None = None) -> str:
+    """The id of the stolen-vehicle alert of one watchlist entry: every hit on the entry is an
+    update of it, whichever instance or sighting brings it, with no storage asked. After an
+    officer closed it, the entry's next alert is dated by the hit that opened it."""
+    if since is None:
+        return _join("stolen_hit", tag_id, case_no)
+    return _join("stolen_hit", tag_id, case_no, str(to_millis(since)))
 
 
 def subject_alert_id(kind: str, subject: str, since: datetime) -> str:

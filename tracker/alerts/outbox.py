@@ -87,6 +87,7 @@ class Outbox:
         self.clock = clock
         self._revs = AlertRevisions(clock=clock)  # the rev of each alert id's next update
         self._lock = threading.Lock()  # guards the retry buffer (hot path and timer)
+        self._send_lock = threading.Lock()  # one rev order per id (see send)
         self._published_lock = threading.Lock()  # guards _published (hit lane and bulk lane)
         # alert memory of this instance: (kind, subject) -> (alert id, first at, monotonic)
         self._open: dict[tuple[str, str], tuple[str, datetime, float]] = {}
@@ -141,7 +142,7 @@ class Outbox:
         """Whether this instance has published this cause already (a redelivery)."""
         return (kind, sid, state) in self._published
 
-    def _first_publish(self, kind: str, sid: SightingId, state: str) -> bool:
+    def first_publish(self, kind: str, sid: SightingId, state: str) -> bool:
         """True the first time this instance publishes this cause (redeliveries stay quiet).
         Check and mark are one step: the hit lane and the bulk lane meet the same sighting on
         two threads, and only one of them may publish it."""
@@ -154,18 +155,23 @@ class Outbox:
                 self._published.popitem(last=False)
         return True
 
-    def send(self, alert: Alert) -> None:
-        """Publish one alert (QoS 1); a broker that is away is logged, never raised."""
+    def send(self, alert: Alert, *, with_status: bool = True) -> None:
+        """Publish one alert (QoS 1); a broker that is away is logged, never raised.
+        ``with_status=False``: an update that leaves the status as it is (pak/wire/alert.py)."""
         try:
-            self._publish(self.topics.alerts(alert.kind),
-                          encode_alert(alert, self._revs.next(alert.alert_id)), 1)
+            # one lock: the receive thread and the enrichment worker both publish, and each
+            # id's revisions must reach the broker in the order they grow
+            with self._send_lock:
+                self._publish(self.topics.alerts(alert.kind),
+                              encode_alert(alert, self._revs.next(alert.alert_id),
+                                           with_status=with_status), 1)
         except Exception as e:  # the broker being away must not lose the stored alert
             event(log, logging.WARNING, "alert_publish_failed", alert_id=alert.alert_id,
                   error=repr(e)[:200])
             return
         event(log, logging.INFO, "alert", kind=alert.kind, alert_id=alert.alert_id,
-              status=alert.status, tag_id=alert.tag_id, reader_id=alert.reader_id,
-              gateway_id=alert.gateway_id)
+              status=alert.status if with_status else None, tag_id=alert.tag_id,
+              reader_id=alert.reader_id, gateway_id=alert.gateway_id)
 
     def sighting_alert(self, kind: str, s: Sighting, detail: dict[str, Any],
                        first_at: datetime | None = None) -> list[Alert]:
@@ -183,7 +189,7 @@ class Outbox:
                       tag_id=s.tag_id, reader_id=s.reader_id, gateway_id=s.gateway_id,
                       sighting=s.id,
                       detail={**detail, "first_at": format_time(first), "update": not res.new})
-        if self._first_publish(kind, s.id, s.state):
+        if self.first_publish(kind, s.id, s.state):
             self.send(alert)
             if res.new:
                 self.raised += 1

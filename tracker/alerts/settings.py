@@ -36,6 +36,10 @@ class AlertSettings:
                                        help="earlier passes of the tag a stolen_hit carries")
     alert_predictions: int = setting(3, metavar="N", check=_at_least(0),
                                      help="predicted next readers a stolen_hit carries")
+    alert_enrich_queue: int = setting(1000, metavar="N", check=_at_least(1),
+                                      help="published stolen hits waiting for their enrichment "
+                                           "(vehicle, passes, predictions); beyond it the "
+                                           "enrichment is skipped, never the alert")
     model_days: float = setting(7.0, metavar="DAYS", check=_at_least(0.01),
                                 help="learn where vehicles go next from this many days of "
                                      "sightings")

@@ -165,6 +165,11 @@ class SqlStorage(Storage, Generic[C]):
     def _reading(self) -> AbstractContextManager[C]:
         """A connection for queries; driver errors leave it as StorageError."""
 
+    def _looking_up(self) -> AbstractContextManager[C]:
+        """A connection for the short lookups an alert needs (tracker/storage/timeouts.py:
+        a backend with statement timeouts gives them the shortest)."""
+        return self._reading()
+
     @abstractmethod
     def _writing(self) -> AbstractContextManager[C]:
         """A connection in one write transaction, committed at the end, rolled back on any
@@ -219,9 +224,10 @@ class SqlStorage(Storage, Generic[C]):
         return None if v is None else self._from_time(v)
 
     def _query(self, sql: str, params: Sequence[Any] = (), *,
-               prepare: bool | None = None) -> list[Any]:
-        """The rows of one shared (``?``-style) query."""
-        with self._reading() as conn:
+               prepare: bool | None = None, lookup: bool = False) -> list[Any]:
+        """The rows of one shared (``?``-style) query (``lookup``: a short one, see
+        :meth:`_looking_up`)."""
+        with self._looking_up() if lookup else self._reading() as conn:
             return self._exec(conn, sql, params, prepare=prepare).fetchall()
 
     def _order(self, *, desc: bool = False) -> str:
@@ -298,7 +304,8 @@ class SqlStorage(Storage, Generic[C]):
         conv = self._to_sighting
         return [conv(r) for r in self._query(
             f"SELECT {SELECT_SIGHTING_COLS} FROM sightings s{w.sql()} "
-            f"ORDER BY {self._order(desc=True)}{w.limit(limit)}", w.params, prepare=True)]
+            f"ORDER BY {self._order(desc=True)}{w.limit(limit)}", w.params, prepare=True,
+            lookup=True)]
 
     def evidence_sightings(self, *, tag_id: str | None = None) -> list[Sighting]:
         w = self._sightings_where(tag_id=tag_id)
@@ -448,7 +455,7 @@ class SqlStorage(Storage, Generic[C]):
             f"SELECT {cols} FROM tag_assignments a JOIN vehicles v USING (vehicle_id) "
             "WHERE a.tag_id = ? AND a.valid_from <= ? AND (a.valid_to IS NULL "
             "OR a.valid_to > ?) ORDER BY a.valid_from DESC LIMIT 1", (tag_id, t, t),
-            prepare=True)
+            prepare=True, lookup=True)
         return self._vehicle(rows[0]) if rows else None
 
     # --- watchlist ----------------------------------------------------------------------------
@@ -547,7 +554,7 @@ class SqlStorage(Storage, Generic[C]):
             history=tuple(hist[r[0]])) for r in rows]
 
     def get_alert(self, alert_id: str) -> StoredAlert | None:
-        with self._reading() as conn:
+        with self._looking_up() as conn:
             rows = self._exec(conn, f"SELECT {_ALERT_COLS} FROM alerts WHERE alert_id = ?",
                               (alert_id,), prepare=True).fetchall()
             found = self._alert_rows(conn, rows)

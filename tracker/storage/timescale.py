@@ -50,6 +50,7 @@ from tracker.storage.retention import (
     log_mode,
 )
 from tracker.storage.sql_common import SIGHTING_COLS, SqlStorage
+from tracker.storage.timeouts import QueryKind, StatementTimeouts
 
 __all__ = ["STAGE_TYPES", "TimescaleStorage", "copy_row"]
 
@@ -193,10 +194,14 @@ class TimescaleStorage(SqlStorage[Conn]):
 
     def __init__(self, url: str, *, min_size: int = 1, max_size: int = 4,
                  timeout: float = 5.0, connect_timeout: int = 5,
-                 application_name: str = "pak") -> None:
+                 application_name: str = "pak",
+                 timeouts: StatementTimeouts | None = None) -> None:
         self.url = url
-        self._connect_kwargs: dict[str, Any] = {"connect_timeout": connect_timeout,
-                                                "application_name": application_name}
+        self.timeouts = t = timeouts or StatementTimeouts()
+        # every statement not named otherwise (a batch, an alert) has the write timeout
+        self._connect_kwargs: dict[str, Any] = {
+            "connect_timeout": connect_timeout, "application_name": application_name,
+            "options": f"-c statement_timeout={t.ms('write')}"}
         self._mode_logged = False
         self.first_seen_conflicts = FirstSeenConflicts()
         # open(wait=False): a database that is down at start-up is not an error yet; the
@@ -218,11 +223,14 @@ class TimescaleStorage(SqlStorage[Conn]):
     # --- connections and errors -----------------------------------------------------------
 
     @contextlib.contextmanager
-    def _tx(self) -> Iterator[Conn]:
+    def _tx(self, kind: QueryKind = "write") -> Iterator[Conn]:
         """A pooled connection in one transaction, committed at the end, rolled back on any
-        error; psycopg errors become StorageUnavailable or StorageError."""
+        error, its statements limited to ``kind``'s timeout (tracker/storage/timeouts.py);
+        psycopg errors become StorageUnavailable or StorageError."""
         try:
             with self._pool.connection() as conn, conn.transaction():
+                if kind != "write":  # the connection's default
+                    conn.execute(f"SET LOCAL statement_timeout = {self.timeouts.ms(kind)}")
                 yield conn
         except psycopg.Error as e:
             if _unavailable(e):
@@ -240,7 +248,10 @@ class TimescaleStorage(SqlStorage[Conn]):
     _to_sighting = staticmethod(_sighting)
 
     def _reading(self) -> AbstractContextManager[Conn]:
-        return self._tx()
+        return self._tx("read")
+
+    def _looking_up(self) -> AbstractContextManager[Conn]:
+        return self._tx("lookup")
 
     def _writing(self) -> AbstractContextManager[Conn]:
         return self._tx()
@@ -340,7 +351,7 @@ class TimescaleStorage(SqlStorage[Conn]):
                        batch_size: int = 10_000) -> Iterator[Sighting]:
         sql, params = self._iter_sql(since=since, until=until)
         # A server-side cursor: rows arrive batch_size at a time, never all in memory.
-        with self._tx() as conn, conn.cursor(name="pak_iter_sightings") as cur:
+        with self._tx("long") as conn, conn.cursor(name="pak_iter_sightings") as cur:
             cur.itersize = batch_size
             cur.execute(_format_style(sql), params)
             for r in cur:
@@ -377,7 +388,7 @@ class TimescaleStorage(SqlStorage[Conn]):
 
     def retention(self, days: float, *, now: datetime) -> dict[str, Any]:
         cutoff = cutoff_for(days, now)
-        with self._tx() as conn:
+        with self._tx("long") as conn:
             row = conn.execute("SELECT current_setting('timescaledb.license', true)").fetchone()
             lic = row[0] if row else None
             mode: RetentionMode = "policy" if lic == "timescale" else "drop_chunks"

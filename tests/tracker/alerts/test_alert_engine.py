@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from pak.timefmt import format_time
+from pak.timefmt import format_time, to_millis
+from tests.support.wait import eventually
 from tests.tracker.alerts.alert_fixtures import (
     STOLEN,
     T0,
@@ -52,7 +53,19 @@ def run(e: AlertEngine, st: Storage, *ss: Any, received: float | None = None) ->
 
 # --- stolen_hit -----------------------------------------------------------------------------
 
-def test_stolen_hit_carries_what_an_officer_needs(st: Storage, engines: list[AlertEngine]) -> None:
+AID = f"stolen_hit:{STOLEN}:HZ-2026-0415"
+
+
+def enriched(pub: Published, n: int = 1) -> list[dict[str, Any]]:
+    """The enriched updates published, once the worker has published ``n`` of them."""
+    def got() -> list[dict[str, Any]]:
+        return [o for _, o in list(pub.items) if o["detail"]["enriched"]]
+    eventually(lambda: len(got()) >= n, 10, f"{n} enriched updates")
+    return got()
+
+
+def test_stolen_hit_is_published_from_memory_then_enriched(
+        st: Storage, engines: list[AlertEngine]) -> None:
     watch(st)
     # earlier passes of the tag, already stored (another instance's share, say)
     st.write_batch([sighting(1, "R2", -900, -890, gw="gw-2", spool="sp-9"),
@@ -62,23 +75,31 @@ def test_stolen_hit_carries_what_an_officer_needs(st: Storage, engines: list[Ale
     engines.append(e)
     s = sighting(7, "R1", 0, 4, antennas=(1, 3))
     got = e.on_sightings([s], at(4.2))
-    assert [a.alert_id for a in got] == ["stolen_hit:gw-1:sp-1:7"]
-    (topic, obj), = pub.items
+    assert [a.alert_id for a in got] == [AID]
+    (topic, obj), = pub.items  # at once: what memory holds, nothing from storage yet
     assert topic == "pak/v1/alerts/stolen_hit"
     d = obj["detail"]
     assert obj["tag_id"] == STOLEN and obj["reader_id"] == "R1" and obj["status"] == "new"
     assert d["case"] == "HZ-2026-0415" and d["cases"][0]["reporter"] == "owner"
-    # the vehicle that carried the tag at that time, not its previous one
-    assert d["vehicle"] == {"vehicle_id": "V-1", "plate": "ZJ-A1234", "kind": "e-bike",
-                            "colour": "red"}
+    assert d["enriched"] is False and d["vehicle"] is None and d["recent_passes"] == []
     assert d["reader"] == {"reader_id": "R1", "name": "Wulin Sq. north", "latitude": 30.2741,
                            "longitude": 120.1551}
     # heard first on antenna 1 (facing east), last on 3 (west): came from the east, going west
     assert d["seen"]["direction"] == {"from": "E", "towards": "W", "heading_deg": 270.0}
+    assert d["delay_s"] == pytest.approx(0.2)
+    st.write_batch([s], alerts=got)  # the pipeline stores the alert with its batch
+    (up,) = enriched(pub)
+    assert up["alert_id"] == AID and up["rev"] > obj["rev"] and up["status"] is None
+    d = up["detail"]
+    # the vehicle that carried the tag at that time, not its previous one
+    assert d["vehicle"] == {"vehicle_id": "V-1", "plate": "ZJ-A1234", "kind": "e-bike",
+                            "colour": "red"}
     assert [p["reader_id"] for p in d["recent_passes"]] == ["R3", "R2"]
     assert d["recent_passes"][0]["first_seen"] == format_time(at(-300))
     assert d["came_from"] == "R3"
-    assert d["delay_s"] == pytest.approx(0.2)
+    eventually(lambda: st.alerts()[0].detail["enriched"], 10, "the enrichment stored")
+    (stored,) = st.alerts()
+    assert stored.detail["vehicle"]["plate"] == "ZJ-A1234" and stored.status == "new"
 
 
 def test_prediction_comes_from_the_learned_model(st: Storage,
@@ -100,7 +121,7 @@ def test_prediction_comes_from_the_learned_model(st: Storage,
     assert e.movement._in_child() and e.movement.learned_from == 30
     st.write_batch([sighting(1, "R2", -700, -695)])
     run(e, st, sighting(2, "R1", 0, 5))
-    (_, obj), = pub.items
+    (obj,) = enriched(pub)
     nxt = obj["detail"]["predicted_next"]
     assert nxt[0]["reader_id"] == "R3" and nxt[0]["probability"] == 1.0
     assert nxt[0]["name"] == "Wulin Sq. south"
@@ -123,47 +144,65 @@ def test_a_redelivered_sighting_makes_no_second_alert(st: Storage,
     again = run(e, st, opened)  # MQTT redelivery of the same message
     closed = run(e, st, sighting(7, "R1", 0, 6, antennas=(1, 3)))  # its closed form
     closed_again = run(e, st, sighting(7, "R1", 0, 6, antennas=(1, 3)))
-    assert [a.alert_id for a in first] == ["stolen_hit:gw-1:sp-1:7"]
+    assert [a.alert_id for a in first] == [AID]
     assert again == [] and closed_again == []
-    assert [a.alert_id for a in closed] == ["stolen_hit:gw-1:sp-1:7"]
-    # published twice (raised, then updated with the direction), one id; stored once
-    assert pub.ids() == ["stolen_hit:gw-1:sp-1:7"] * 2
-    assert [o["detail"]["update"] for _, o in pub.items] == [False, True]
-    assert pub.items[1][1]["detail"]["seen"]["direction"]["towards"] == "W"
+    assert [a.alert_id for a in closed] == [AID]
+    eventually(lambda: list(pub.items)[-1][1]["detail"]["enriched"]
+               and list(pub.items)[-1][1]["detail"]["seen"]["direction"] is not None, 10,
+               "the closed form's enrichment published last")
+    # raised, then updated with the direction, enriched after: one id, revs growing in the
+    # order they were published (the open form's enrichment is skipped once the closed form
+    # is the alert's latest in storage)
+    hot = [o for _, o in pub.items if not o["detail"]["enriched"]]
+    assert [(o["alert_id"], o["status"], o["detail"]["update"]) for o in hot] == [
+        (AID, "new", False), (AID, None, True)]
+    assert hot[1]["detail"]["seen"]["direction"]["towards"] == "W"
+    revs = [o["rev"] for _, o in pub.items]
+    assert revs == sorted(set(revs))
+    assert pub.items[-1][1]["detail"]["enriched"]
     stored = st.alerts()
-    assert [a.alert_id for a in stored] == ["stolen_hit:gw-1:sp-1:7"]
+    assert [a.alert_id for a in stored] == [AID]
     assert len(stored[0].sightings) == 1
 
 
-def test_a_second_instance_redelivery_dedupes_through_storage(
+def test_instances_derive_the_same_id_without_storage(
         st: Storage, engines: list[AlertEngine]) -> None:
-    """The broker may redeliver to another instance (the first one died before acking)."""
-    watch(st)
-    a_pub, b_pub = Published(), Published()
-    a, b = engine(st, a_pub), engine(st, b_pub)
-    engines += [a, b]
-    s = sighting(7, "R1", 0, 3)
-    run(a, st, s)
-    got = run(b, st, s)
-    assert [x.alert_id for x in got] == ["stolen_hit:gw-1:sp-1:7"]
-    assert [x.alert_id for x in st.alerts()] == ["stolen_hit:gw-1:sp-1:7"]
-
-
-def test_repeated_hits_update_the_open_alert(st: Storage, engines: list[AlertEngine]) -> None:
+    """A redelivery to another instance, or the next pass landing there: the id comes from
+    the watchlist entry, so both instances name the one alert storage holds."""
     watch(st)
     a_pub, b_pub = Published(), Published()
     a, b = engine(st, a_pub), engine(st, b_pub)
     engines += [a, b]
     run(a, st, sighting(7, "R1", 0, 3))
+    assert [x.alert_id for x in run(b, st, sighting(7, "R1", 0, 3))] == [AID]
     # the next pass, ten minutes later, lands on the other instance: same alert, moved on
     got = run(b, st, sighting(8, "R2", 600, 604, gw="gw-2", spool="sp-2"))
-    assert [x.alert_id for x in got] == ["stolen_hit:gw-1:sp-1:7"]
-    assert b_pub.items[0][1]["reader_id"] == "R2"
-    assert b_pub.items[0][1]["detail"]["update"] is True
-    assert b_pub.items[0][1]["detail"]["first_at"] == format_time(at(0))
+    assert [x.alert_id for x in got] == [AID]
+    assert [o for _, o in b_pub.items if not o["detail"]["enriched"]][-1]["reader_id"] == "R2"
     (stored,) = st.alerts()
     assert stored.reader_id == "R2" and stored.at == at(0) and stored.last_at == at(604)
     assert [x.seq for x in stored.sightings] == [7, 8]
+    # b's enrichment tells the alert's real first hit, learned from storage
+    def latest() -> list[dict[str, Any]]:
+        return [o for _, o in list(b_pub.items)
+                if o["detail"]["enriched"] and o["reader_id"] == "R2"]
+    eventually(latest, 10, "b's enrichment of the pass at R2")
+    assert latest()[0]["detail"]["first_at"] == format_time(at(0))
+
+
+def test_an_update_never_moves_the_status(st: Storage, engines: list[AlertEngine]) -> None:
+    watch(st)
+    pub = Published()
+    e = engine(st, pub)
+    engines.append(e)
+    run(e, st, sighting(7, "R1", 0, 3))
+    enriched(pub)
+    move_alert(st, AID, "acknowledged", actor="desk 1", at=at(10))
+    run(e, st, sighting(8, "R2", 600, 604))
+    enriched(pub, 2)
+    assert [o["status"] for _, o in pub.items] == ["new", None, None, None]
+    (stored,) = st.alerts()
+    assert stored.status == "acknowledged" and stored.reader_id == "R2"
 
 
 def test_closed_alert_is_not_reopened_but_a_new_pass_raises_anew(
@@ -173,15 +212,14 @@ def test_closed_alert_is_not_reopened_but_a_new_pass_raises_anew(
     e = engine(st, pub)
     engines.append(e)
     run(e, st, sighting(7, "R1", 0, 3))
-    move_alert(st, "stolen_hit:gw-1:sp-1:7", "closed", actor="officer 0415", at=at(100),
-               outcome="recovered")
-    fresh = engine(st, Published())  # a restarted instance: nothing in memory
+    move_alert(st, AID, "closed", actor="officer 0415", at=at(100), outcome="recovered")
+    fresh = engine(st, Published())  # a restarted instance: what it knows comes from storage
     engines.append(fresh)
     assert run(fresh, st, sighting(7, "R1", 0, 3)) == []  # a late redelivery: stays closed
     got = run(fresh, st, sighting(9, "R2", 7200, 7205))
-    assert [x.alert_id for x in got] == ["stolen_hit:gw-1:sp-1:9"]
-    assert {a.alert_id: a.status for a in st.alerts()} == {
-        "stolen_hit:gw-1:sp-1:7": "closed", "stolen_hit:gw-1:sp-1:9": "new"}
+    again = f"{AID}:{to_millis(at(7200))}"
+    assert [x.alert_id for x in got] == [again]
+    assert {a.alert_id: a.status for a in st.alerts()} == {AID: "closed", again: "new"}
 
 
 def test_watchlist_announcements_change_the_check_at_once(st: Storage,
@@ -203,7 +241,7 @@ def test_lifecycle_steps_forward_only(st: Storage, engines: list[AlertEngine]) -
     e = engine(st, Published())
     engines.append(e)
     run(e, st, sighting(7, "R1", 0, 3))
-    aid = "stolen_hit:gw-1:sp-1:7"
+    aid = AID
     move_alert(st, aid, "acknowledged", actor="desk 1", at=at(10))
     move_alert(st, aid, "dispatched", actor="desk 1", at=at(20), unit="car 12")
     with pytest.raises(AlertTransitionError):

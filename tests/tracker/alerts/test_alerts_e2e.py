@@ -99,8 +99,8 @@ def test_one_alert_id_even_when_delivered_twice(tmp_path: Path, mqtt_url: str,
             time.sleep(0.5)
             stored = st.alerts()
         ids = {validate("alert", p)["alert_id"] for p in alerts}
-        assert ids == {"stolen_hit:gw-e2e:sp-e2e:41"}
-        assert [a.alert_id for a in stored] == ["stolen_hit:gw-e2e:sp-e2e:41"]
+        assert ids == {"stolen_hit:E2003412AB99:E2E-1"}
+        assert [a.alert_id for a in stored] == ["stolen_hit:E2003412AB99:E2E-1"]
         assert len(stored[0].sightings) == 1
         first = orjson.loads(alerts[0])
         assert first["detail"]["case"] == "E2E-1"
