@@ -5,7 +5,7 @@ followed by the spool's next one."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,21 +16,6 @@ from tests.tracker.alerts.alert_fixtures import Published, at, engine, make_stor
 from tracker.alerts.engine import AlertEngine
 from tracker.alerts.overflow import OverflowHandler
 from tracker.storage import Storage
-
-
-@pytest.fixture
-def st(tmp_path: Path) -> Iterator[Storage]:
-    s = make_storage(tmp_path)
-    yield s
-    s.close()
-
-
-@pytest.fixture
-def engines() -> Iterator[list[AlertEngine]]:
-    started: list[AlertEngine] = []
-    yield started
-    for e in started:
-        e.stop()
 
 
 def health(gw: str, t: float, dropped: int | None, oldest: float | None = None) -> dict[str, Any]:
@@ -45,17 +30,33 @@ def health(gw: str, t: float, dropped: int | None, oldest: float | None = None) 
             "spool": spool}
 
 
-def handler(st: Storage, pub: Published, engines: list[AlertEngine]) -> OverflowHandler:
-    e = engine(st, pub)
-    engines.append(e)
-    (h,) = [h for h in e.handlers if isinstance(h, OverflowHandler)]
-    return h
+Handlers = Callable[[Published], OverflowHandler]
 
 
-def test_one_alert_per_spool_updated_as_the_count_grows(st: Storage,
-                                                        engines: list[AlertEngine]) -> None:
+@pytest.fixture
+def st(tmp_path: Path) -> Iterator[Storage]:
+    with make_storage(tmp_path) as s:
+        yield s
+
+
+@pytest.fixture
+def handler(st: Storage) -> Iterator[Handlers]:
+    """Makes engines on ``st`` (one per tracker instance) and gives their overflow handler."""
+    made: list[AlertEngine] = []
+
+    def make(pub: Published) -> OverflowHandler:
+        made.append(engine(st, pub))
+        (h,) = [h for h in made[-1].handlers if isinstance(h, OverflowHandler)]
+        return h
+
+    yield make
+    for e in made:
+        e.stop()
+
+
+def test_one_alert_per_spool_updated_as_the_count_grows(st: Storage, handler: Handlers) -> None:
     pub = Published()
-    h = handler(st, pub, engines)
+    h = handler(pub)
     st.record_gateway("gw-1", health=health("gw-1", 0, 0), at=at(0))
     st.record_gateway("gw-2", health=health("gw-2", 0, None), at=at(0))  # an older gateway
     assert h.check(at(1)) == []
@@ -72,13 +73,13 @@ def test_one_alert_per_spool_updated_as_the_count_grows(st: Storage,
     assert stored is not None and stored.detail["dropped_total"] == 2500
     assert pub.ids("spool_overflow") == [raised.alert_id, raised.alert_id]
     # A restarted tracker reads what it alerted on back from storage: no repeat.
-    again = handler(st, Published(), engines)
+    again = handler(Published())
     assert again.check(at(30)) == []
 
 
 def test_after_an_officer_closed_it_new_drops_open_the_next(st: Storage,
-                                                            engines: list[AlertEngine]) -> None:
-    h = handler(st, Published(), engines)
+                                                            handler: Handlers) -> None:
+    h = handler(Published())
     st.record_gateway("gw-1", health=health("gw-1", 0, 10, oldest=-5), at=at(0))
     (first,) = h.check(at(1))
     st.set_alert_status(first.alert_id, "closed", actor="officer", at=at(2), note="seen")
