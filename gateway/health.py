@@ -9,7 +9,7 @@ which owns the spool's connection.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from pak.timefmt import format_time
@@ -37,8 +37,12 @@ def health_payload(
     publisher: PublisherStats,
     inflight: int,
     spool: Spool,
+    max_duration_s: float | None = None,
+    exit_after_s: float | None = None,
 ) -> dict[str, Any]:
-    """One health message (a dict ready for ``pak.wire.dumps``)."""
+    """One health message (a dict ready for ``pak.wire.dumps``). ``max_duration_s`` and
+    ``exit_after_s`` (the smoother's): how long after its first_seen a spooled sighting is
+    closed at the latest, so the centre can close one whose closed form was dropped."""
     # the names the payload was written with when it lived in Gateway.health()
     ls, gw_counters, pub = link_status, totals, publisher
     link: dict[str, Any] = {"state": ls.get("state", "down")}
@@ -93,5 +97,9 @@ def health_payload(
                 max(0.0, now.timestamp() - oldest), 3),
             "bytes": spool.bytes_used(),
             "dropped_total": spool.stats.dropped_total,
+            "oldest_dropped": None if spool.oldest_dropped is None else format_time(
+                datetime.fromtimestamp(spool.oldest_dropped, UTC)),
+            **({} if max_duration_s is None else {"max_duration_s": max_duration_s}),
+            **({} if exit_after_s is None else {"exit_after_s": exit_after_s}),
         },
     }

@@ -433,7 +433,9 @@ class Gateway:
             uptime_s=time.monotonic() - self._started, readers=readers, open_now=open_now,
             link_status=ls, clock=self._clock_status, totals=self.counters,
             smoother=self.smoother.stats, publisher=self.publisher.stats,
-            inflight=self.publisher.inflight, spool=self.spool)
+            inflight=self.publisher.inflight, spool=self.spool,
+            max_duration_s=self.smoother.max_duration.total_seconds(),
+            exit_after_s=self.smoother.exit_after.total_seconds())
 
     def _publish_health(self) -> None:
         assert self.publisher is not None

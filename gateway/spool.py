@@ -28,6 +28,13 @@ once instead of at its receipt timer (checked whenever a receipt moves that time
 for several tracker instances committing at slightly different speeds; a wrong guess costs a
 duplicate, which storage merges.
 
+Losses, counted exactly: when the spool outgrows ``max_bytes`` it drops its oldest closed rows.
+A dropped row the centre had stored but not yet receipted is no loss, so each dropped row is
+remembered in table ``dropped`` (spool id, seq, first_seen) for ``DROP_PENDING_S``: a receipt
+that covers it later takes it back out of the count. ``meta`` keeps the count (``dropped``) and
+the oldest first_seen among counted drops (``oldest_dropped``; ``oldest_settled`` for rows no
+longer pending), durable with the transaction that changes them.
+
 Table ``meta`` also keeps ``centre_epoch``: the newest centre epoch (pak/wire/presence.py) this
 gateway has acted on, so a restart does not take the retained presence message for news, while
 an epoch that changed while the gateway was away still is.
@@ -77,6 +84,8 @@ RESERVATION_NAME: Final = "seq.reserved"
 SCHEMA_VERSION: Final = 1
 #: A sighting sent this much before the newest receipted one is presumed lost.
 LOST_SLACK_S: Final = 3.0
+#: A dropped row no receipt has covered this long (wall seconds) after its drop stays a loss.
+DROP_PENDING_S: Final = 3600.0
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -92,6 +101,13 @@ CREATE TABLE IF NOT EXISTS sightings (
     sent REAL
 );
 CREATE INDEX IF NOT EXISTS sightings_due ON sightings(next_try) WHERE next_try IS NOT NULL;
+CREATE TABLE IF NOT EXISTS dropped (
+    spool_id TEXT NOT NULL,
+    seq INTEGER NOT NULL,
+    first_seen REAL NOT NULL,
+    dropped_at REAL NOT NULL,
+    PRIMARY KEY (spool_id, seq)
+);
 """
 
 
@@ -118,13 +134,15 @@ class SpoolRow:
 
 @dataclass(slots=True)
 class SpoolStats:
-    """Cumulative counters since the spool was opened (``dropped_total``: its whole life)."""
+    """Cumulative counters since the spool was opened (``dropped_total``: its whole life, the
+    dropped rows no receipt showed stored; ``dropped_stored``: drops a late receipt took back)."""
 
     stored: int = 0
     receipted: int = 0
     receipted_open: int = 0
     dropped: int = 0
     dropped_total: int = 0
+    dropped_stored: int = 0
     reservations: int = 0
     wal_syncs: int = 0
     reservation_waits: int = 0
@@ -182,7 +200,8 @@ class Spool:
     def __init__(self, folder: Path, *, max_bytes: int = 512 << 20, block: int = 1000,
                  sync_interval: float = 0.2, republish_after: float = 30.0,
                  republish_max: float = 600.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
         if block < 2:
             raise ValueError("block must be at least 2")
         self.folder = Path(folder)
@@ -191,6 +210,7 @@ class Spool:
         self.republish_after = republish_after
         self.republish_max = republish_max
         self._mono = monotonic
+        self._wall = wall
         self.stats = SpoolStats()
         try:
             self.folder.mkdir(parents=True, exist_ok=True)
@@ -269,7 +289,18 @@ class Spool:
             r[0] for r in db.execute("SELECT DISTINCT spool_id FROM sightings")}
         self.stats.dropped_total = int(
             db.execute("SELECT value FROM meta WHERE key='dropped'").fetchone()[0])
+        self.oldest_dropped = self._meta_float("oldest_dropped")
         _fsync_dir(self.folder)
+
+    def _meta_float(self, key: str) -> float | None:
+        row = self._db.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        return None if row is None else float(row[0])
+
+    def _set_meta_float(self, key: str, value: float | None) -> None:
+        if value is None:
+            self._db.execute("DELETE FROM meta WHERE key=?", (key,))
+        else:
+            self._db.execute("INSERT OR REPLACE INTO meta VALUES (?, ?)", (key, repr(value)))
 
     def _read_reservation(self) -> tuple[str, int] | None:
         try:
@@ -473,10 +504,17 @@ class Spool:
                 if t is not None and (self._newest_receipted is None
                                       or t > self._newest_receipted):
                     self._newest_receipted = float(t)
+        stored_after_drop = 0
         for a, b in receipt.closed:
             deleted += self._db.execute(
                 "DELETE FROM sightings WHERE spool_id=? AND seq BETWEEN ? AND ? "
                 "AND state='closed'", (receipt.spool_id, a, b)).rowcount
+            if self.stats.dropped_total:
+                stored_after_drop += self._db.execute(
+                    "DELETE FROM dropped WHERE spool_id=? AND seq BETWEEN ? AND ?",
+                    (receipt.spool_id, a, b)).rowcount
+        if stored_after_drop:
+            self._uncount(stored_after_drop)
         for a, b in receipt.open:
             marked += self._db.execute(
                 "UPDATE sightings SET next_try=NULL, sent=NULL WHERE spool_id=? "
@@ -486,6 +524,29 @@ class Spool:
         self.stats.receipted_open += marked
         self._republish_lost()
         return deleted, marked
+
+    def _uncount(self, n: int) -> None:
+        """``n`` dropped rows turned out stored (a late receipt): not losses after all."""
+        self.stats.dropped_total -= n
+        self.stats.dropped_stored += n
+        self._db.execute("UPDATE meta SET value=? WHERE key='dropped'",
+                         (str(self.stats.dropped_total),))
+        pending = self._db.execute("SELECT min(first_seen) FROM dropped").fetchone()[0]
+        oldest = min((t for t in (pending, self._meta_float("oldest_settled"))
+                      if t is not None), default=None)
+        self.oldest_dropped = None if oldest is None else float(oldest)
+        self._set_meta_float("oldest_dropped", self.oldest_dropped)
+
+    def _settle_dropped(self) -> None:
+        """Forget dropped rows no receipt covered within DROP_PENDING_S: losses for good."""
+        cutoff = self._wall() - DROP_PENDING_S
+        old = self._db.execute("SELECT min(first_seen), count(*) FROM dropped "
+                               "WHERE dropped_at < ?", (cutoff,)).fetchone()
+        if old[1]:
+            settled = min(t for t in (old[0], self._meta_float("oldest_settled"))
+                           if t is not None)
+            self._set_meta_float("oldest_settled", float(settled))
+            self._db.execute("DELETE FROM dropped WHERE dropped_at < ?", (cutoff,))
 
     def _republish_lost(self) -> None:
         """Unreceipted sightings sent ``LOST_SLACK_S`` before the newest receipted one: due
@@ -516,25 +577,39 @@ class Spool:
     def enforce_limit(self) -> int:
         """Over ``max_bytes``: drop the oldest CLOSED sightings (never an open one: they are
         few, bounded by the smoother) until under 90 % of it. Returns how many were dropped;
-        the lifetime total is kept in the spool and reported in health."""
+        the lifetime total, less the drops a later receipt shows stored, is kept in the spool
+        and reported in health, with the oldest dropped first_seen."""
         if self.bytes_used() <= self.max_bytes:
             return 0
         target = int(self.max_bytes * 0.9)
         dropped = 0
         self._begin()
+        now = self._wall()
+        oldest: float | None = None
+        self._settle_dropped()
         while self.bytes_used() > target:
-            n = self._db.execute(
-                "DELETE FROM sightings WHERE seq IN (SELECT seq FROM sightings "
-                "WHERE state='closed' ORDER BY seq LIMIT ?)",
-                (max(100, self.depth() // 50),)).rowcount
-            if n == 0:
+            victims = self._db.execute(
+                "SELECT seq, spool_id, first_seen FROM sightings WHERE state='closed' "
+                "ORDER BY seq LIMIT ?", (max(100, self.depth() // 50),)).fetchall()
+            if not victims:
                 break
-            dropped += n
+            self._db.executemany("DELETE FROM sightings WHERE seq=?", [(v[0],) for v in victims])
+            # Remembered until a receipt may still cover them (module doc: exact losses).
+            self._db.executemany(
+                "INSERT OR REPLACE INTO dropped VALUES (?, ?, ?, ?)",
+                [(sid, seq, first, now) for seq, sid, first in victims])
+            first_seen = min(float(v[2]) for v in victims)
+            oldest = first_seen if oldest is None else min(oldest, first_seen)
+            dropped += len(victims)
         if dropped:
             self._db.execute("UPDATE meta SET value = CAST(value AS INTEGER) + ? "
                              "WHERE key='dropped'", (dropped,))
             self.stats.dropped += dropped
             self.stats.dropped_total += dropped
+            if oldest is not None and (self.oldest_dropped is None
+                                       or oldest < self.oldest_dropped):
+                self.oldest_dropped = oldest
+                self._set_meta_float("oldest_dropped", oldest)
             event(log, logging.WARNING, "spool_full_dropped", dropped=dropped,
                   dropped_total=self.stats.dropped_total, max_bytes=self.max_bytes)
         self.commit()

@@ -75,7 +75,7 @@ __all__ = [
 SCHEMA: Final = "alert"
 REASONS: Final = (*LOADING, BAD_ALERT)
 ALERT_KINDS: Final = ("stolen_hit", "unaccompanied", "tamper", "clone_suspect", "reader_silent",
-                      "gateway_offline", "clock_skew", "low_battery")
+                      "gateway_offline", "clock_skew", "low_battery", "spool_overflow")
 ALERT_STATUSES: Final = ("new", "acknowledged", "dispatched", "closed")
 MAX_ALERT_PAYLOAD: Final = 1 << 20
 MAX_ALERT_ID: Final = 200

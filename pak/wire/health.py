@@ -64,6 +64,8 @@ CLOCK_STATES: Final = ("ok", "suspect")
 _SECTIONS: Final = ("link", "clock", "counters", "spool")
 _COUNTERS: Final = ("frames_ok", "reads", "sightings", "dropped", "reconnects")
 _OPTIONAL_COUNTERS: Final = ("garbage_bytes", "published", "republished", "receipted")
+_SPOOL_NAMED: Final = ("spool_id", "depth", "oldest_age_s", "bytes", "dropped_total",
+                       "oldest_dropped", "max_duration_s", "exit_after_s")
 
 Number = int | float
 
@@ -133,17 +135,35 @@ class Counters:
 
 @dataclass(frozen=True, slots=True)
 class SpoolHealth:
+    """The spool: its depth and age; ``dropped_total`` closed sightings dropped for space that
+    no receipt showed stored, the oldest of them first seen at ``oldest_dropped`` (sent, null
+    or a time, whenever ``dropped_total`` is); the smoother's ``max_duration_s`` and
+    ``exit_after_s``, which bound how long a sighting stays open. All optional: an older
+    gateway sends none of them."""
+
     spool_id: str
     depth: int
     oldest_age_s: float | None
     bytes: int | None = None
     extra: Mapping[str, Number] = field(default_factory=dict)
+    dropped_total: int | None = None
+    oldest_dropped: datetime | None = None
+    max_duration_s: Number | None = None
+    exit_after_s: Number | None = None
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {"spool_id": self.spool_id, "depth": self.depth,
                                "oldest_age_s": self.oldest_age_s}
         if self.bytes is not None:
             out["bytes"] = self.bytes
+        if self.dropped_total is not None:
+            out["dropped_total"] = self.dropped_total
+            out["oldest_dropped"] = (None if self.oldest_dropped is None
+                                     else format_time(self.oldest_dropped))
+        for key in ("max_duration_s", "exit_after_s"):
+            value = getattr(self, key)
+            if value is not None:
+                out[key] = value
         out.update(self.extra)
         return out
 
@@ -280,11 +300,25 @@ def _health_from(obj: Mapping[str, Any]) -> Health:
     age = sp["oldest_age_s"]
     if age is not None and (_number(age, "oldest_age_s") < 0):
         raise ValueError("oldest_age_s")
+    if "oldest_dropped" in sp and "dropped_total" not in sp:
+        raise ValueError("spool.oldest_dropped without dropped_total")
+    limits = {k: _positive(sp, k) for k in ("max_duration_s", "exit_after_s")}
     spool = SpoolHealth(sp["spool_id"], _count(sp, "depth"), age, _opt_count(sp, "bytes"),
-                        {k: _number(v, k) for k, v in sp.items()
-                         if k not in ("spool_id", "depth", "oldest_age_s", "bytes")})
+                        {k: _number(v, k) for k, v in sp.items() if k not in _SPOOL_NAMED},
+                        dropped_total=_opt_count(sp, "dropped_total"),
+                        oldest_dropped=None if sp.get("oldest_dropped") is None
+                        else _time_of(sp, "oldest_dropped"), **limits)
     return Health(gid, _time_of(obj, "at"), uptime, link, clock, counters, spool,
                   None if readers is None else tuple(readers))
+
+
+def _positive(obj: Mapping[str, Any], key: str) -> Number | None:
+    if key not in obj:
+        return None
+    v = _number(obj[key], key)
+    if v <= 0:
+        raise ValueError(f"{key}={v!r}")
+    return v
 
 
 def _opt_str(obj: Mapping[str, Any], key: str) -> str | None:

@@ -119,6 +119,8 @@ def test_open_sightings_go_out_at_once(tmp_path: Path, mqtt_url: str, topic_root
         assert h is not None
         validate("health", h)
         assert h["counters"]["frames_bad"] == {"bad_crc": 1} and h["readers"] == ["rd-1"]
+        assert (h["spool"]["dropped_total"], h["spool"]["oldest_dropped"]) == (0, None)
+        assert h["spool"]["exit_after_s"] == 0.5 and h["spool"]["max_duration_s"] > 0.5
         assert h["link"] == {"state": "connected", "url": "fake://reader",
                              "since": h["link"]["since"]}
         metrics = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read()

@@ -16,7 +16,7 @@ from pathlib import Path
 import orjson
 import pytest
 
-from gateway.spool import DB_NAME, RESERVATION_NAME, Spool
+from gateway.spool import DB_NAME, DROP_PENDING_S, RESERVATION_NAME, Spool
 from pak.types import Sighting
 from pak.wire.receipts import Receipt
 from tests.support.wait import eventually
@@ -186,6 +186,55 @@ def test_size_limit_drops_the_oldest_closed_first_and_counts(tmp_path: Path) -> 
     sp = Spool(tmp_path, block=1000, max_bytes=300_000)
     assert sp.stats.dropped_total == dropped  # the lifetime count survives a restart
     assert sp.enforce_limit() == 0
+    sp.close()
+
+
+class FakeWall:
+    def __init__(self) -> None:
+        self.t = T0.timestamp() + 3600
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def test_only_drops_the_centre_never_stored_are_counted(tmp_path: Path) -> None:
+    """Closed rows receipted before the drop are gone already (never counted); dropped rows a
+    late receipt covers were stored after all and leave the count; the count and the oldest
+    dropped first_seen survive a restart; after DROP_PENDING_S a drop is a loss for good."""
+    wall = FakeWall()
+    sp = Spool(tmp_path, block=1000, max_bytes=300_000, wall=wall)
+    closed = [sp.next_seq() for _ in range(3000)]
+    sp.put([sighting(sp, s, "closed", tag="E2" + "0" * 40) for s in closed], suspect=False,
+           publishing=True)
+    assert sp.apply_receipt(Receipt("gw1", sp.spool_id, [(0, 199)], [])) == (200, 0)
+    sp.commit()
+    dropped = sp.enforce_limit()
+    assert dropped > 300
+    gone = closed[200:200 + dropped]
+    assert not set(gone) & set(stored(tmp_path))
+    assert sp.stats.dropped_total == dropped
+    assert sp.oldest_dropped == (T0 + timedelta(seconds=200)).timestamp()
+    # The centre had stored 200..299 (their receipt was late): not a loss.
+    sp.apply_receipt(Receipt("gw1", sp.spool_id, [(200, 299)], []))
+    sp.commit()
+    assert sp.stats.dropped_total == dropped - 100
+    assert sp.oldest_dropped == (T0 + timedelta(seconds=300)).timestamp()
+    sp.close()
+    sp = Spool(tmp_path, block=1000, max_bytes=300_000, wall=wall)
+    assert sp.stats.dropped_total == dropped - 100
+    assert sp.oldest_dropped == (T0 + timedelta(seconds=300)).timestamp()
+    # An hour on, the next drop settles the old ones: a receipt no longer takes them back.
+    wall.t += DROP_PENDING_S + 1
+    more = [sp.next_seq() for _ in range(2000)]
+    sp.put([sighting(sp, s, "closed", tag="E2" + "0" * 40) for s in more], suspect=False,
+           publishing=True)
+    sp.commit()
+    dropped2 = sp.enforce_limit()
+    assert dropped2 > 0
+    sp.apply_receipt(Receipt("gw1", sp.spool_id, [(300, 399)], []))
+    sp.commit()
+    assert sp.stats.dropped_total == dropped - 100 + dropped2
+    assert sp.oldest_dropped == (T0 + timedelta(seconds=300)).timestamp()
     sp.close()
 
 

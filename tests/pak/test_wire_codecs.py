@@ -146,7 +146,8 @@ def test_health_carries_what_the_gateway_sends_byte_for_byte() -> None:
             "mqtt_inflight": 0, "publish_messages": 8, "core_wakeups": 50,
             "receipts_refused": 0, "spool_reservation_waits": 0},
         "spool": {"spool_id": "s1", "depth": 0, "oldest_age_s": None, "bytes": 4096,
-                  "dropped_total": 0}}
+                  "dropped_total": 2, "oldest_dropped": AT, "max_duration_s": 300.0,
+                  "exit_after_s": 10.0}}
     payload = orjson.dumps(validate("health", sent))
     h = health.Health.from_json(sent)
     assert h.counters.extra["core_wakeups"] == 50 and h.clock.status == "suspect"

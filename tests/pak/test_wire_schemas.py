@@ -6,6 +6,7 @@ range; a range's first <= last)."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -113,9 +114,13 @@ counters = st.builds(
                                              counts, max_size=3),
     counts, counts, counts, counts, st.none() | counts, st.none() | counts,
     st.none() | counts, st.none() | counts, extra_counts)
+limits = st.none() | st.floats(0.001, 1e5, allow_nan=False)
 spools = st.builds(health.SpoolHealth, ids, counts,
                    st.none() | st.floats(0, 1e7, allow_nan=False), st.none() | counts,
-                   extra_counts)
+                   extra_counts, max_duration_s=limits, exit_after_s=limits).flatmap(
+    lambda sp: st.one_of(st.just(sp), st.builds(
+        lambda n, t: dataclasses.replace(sp, dropped_total=n, oldest_dropped=t),
+        counts, st.none() | times)))
 healths = st.builds(health.Health, ids, times, st.floats(0, 1e9, allow_nan=False), links,
                     clocks, counters, spools, st.none() | st.lists(ids, max_size=3).map(tuple))
 

@@ -15,6 +15,7 @@ flags.py               ``tamper``, ``low_battery`` (counts per tag)
 pairing.py             ``unaccompanied`` (owner-key pairing)
 clones.py              ``clone_suspect`` (impossible hops, against storage)
 monitors.py            ``gateway_offline``, ``clock_skew``, ``reader_silent``
+overflow.py            ``spool_overflow`` (a gateway's health: evidence dropped)
 =====================  ==========================================================
 
 What they share: the :class:`~tracker.alerts.outbox.Outbox` (which alert a cause belongs to,
@@ -42,6 +43,7 @@ from tracker.alerts.flags import FlagsHandler
 from tracker.alerts.handler import AlertHandler, Job
 from tracker.alerts.monitors import MonitorsHandler
 from tracker.alerts.outbox import Outbox, Publish
+from tracker.alerts.overflow import OverflowHandler
 from tracker.alerts.pairing import PairingHandler
 from tracker.alerts.settings import AlertSettings
 from tracker.alerts.stolen import StolenHandler
@@ -75,8 +77,9 @@ class AlertEngine:
         self.pairing = PairingHandler(self.outbox, storage, self.registry, s)
         self.clones = CloneHandler(self.outbox, storage, self.registry, s)
         self.monitors = MonitorsHandler(self.outbox, storage, self.registry, s)
-        self.handlers: Sequence[AlertHandler] = (self.stolen, self.flags, self.pairing,
-                                                 self.clones, self.monitors)
+        self.handlers: Sequence[AlertHandler] = (
+            self.stolen, self.flags, self.pairing, self.clones, self.monitors,
+            OverflowHandler(self.outbox, storage, self.registry, s))
         self._jobs: list[Job] = [
             Job("store", s.alert_tick_s, lambda: self.outbox.store([])),
             *(j for h in self.handlers for j in h.jobs()),

@@ -7,6 +7,8 @@ Layout: the kind, then the parts of the cause, joined by ``:``::
     clone_suspect:{gateway_id}:{spool_id}:{seq}     the sighting that made the impossible hop
     (stolen_hit:{gateway_id}:{spool_id}:{seq}       older trackers: still stored, still parsed)
     gateway_offline:{gateway_id}:{since_ms}         a subject, and when the episode began
+    spool_overflow:{gateway_id}:{spool_id}          one open alert per spool
+    spool_overflow:{gateway_id}:{spool_id}:{ms}     the spool's next one, after it was closed
     reader_silent:{reader_id}:{since_ms}
 
 Gateway, spool and reader ids may themselves contain ``:`` (the wire allows
@@ -25,18 +27,18 @@ from typing import Final
 
 from pak.timefmt import to_millis
 from pak.types import SightingId
+from pak.wire.alert import ALERT_KINDS
 
 __all__ = [
     "ALERT_KINDS",
     "MAX_ALERT_ID",
+    "overflow_alert_id",
     "parse_alert_id",
     "sighting_alert_id",
     "stolen_alert_id",
     "subject_alert_id",
 ]
 
-ALERT_KINDS: Final = ("stolen_hit", "unaccompanied", "tamper", "clone_suspect", "reader_silent",
-                      "gateway_offline", "clock_skew", "low_battery")
 MAX_ALERT_ID: Final = 200
 #: An escaped part longer than this is replaced by a digest (keeps ids within MAX_ALERT_ID).
 _MAX_PART: Final = 56
@@ -70,6 +72,14 @@ def stolen_alert_id(tag_id: str, case_no: str, since: datetime | None = None) ->
     if since is None:
         return _join("stolen_hit", tag_id, case_no)
     return _join("stolen_hit", tag_id, case_no, str(to_millis(since)))
+
+
+def overflow_alert_id(gateway_id: str, spool_id: str, since: datetime | None = None) -> str:
+    """The id of the overflow alert of one spool; after an officer closed it, the spool's
+    next one is dated by when its drops were seen."""
+    if since is None:
+        return _join("spool_overflow", gateway_id, spool_id)
+    return _join("spool_overflow", gateway_id, spool_id, str(to_millis(since)))
 
 
 def subject_alert_id(kind: str, subject: str, since: datetime) -> str:

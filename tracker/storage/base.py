@@ -22,7 +22,7 @@ Rules every backend keeps:
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
@@ -103,6 +103,13 @@ class SightingStore(Protocol):
         return [TagPass(s.tag_id, s.reader_id, s.first_seen, s.last_seen, s.gateway_id,
                         s.spool_id, s.seq)
                 for s in self.sightings_of_tags(tag_ids, since=since, until=until)]
+
+    def close_incomplete(self, cutoffs: Mapping[str, datetime], default: datetime, *,
+                         limit: int) -> int:
+        """Close (flagged incomplete: migration 0008) up to ``limit`` open sightings first seen
+        before their gateway's cutoff, ``default`` for gateways not in ``cutoffs``; a real
+        closed message stored later replaces that close. Returns how many were closed."""
+        ...
 
     def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
         """How many sightings each reader has with ``since <= first_seen < until``."""

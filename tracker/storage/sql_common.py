@@ -20,7 +20,7 @@ The write path of sightings (``write_batch``) stays in each backend, tuned to it
 from __future__ import annotations
 
 from abc import abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from functools import cache
@@ -347,6 +347,29 @@ class SqlStorage(Storage, Generic[C]):
                 for r in self._rows_of_tags(
                     "s.tag_id, s.reader_id, s.first_seen, s.last_seen, s.gateway_id, "
                     "s.spool_id, s.seq", tag_ids, since=since, until=until)]
+
+    def close_incomplete(self, cutoffs: Mapping[str, datetime], default: datetime, *,
+                         limit: int) -> int:
+        """Close, flagged incomplete, up to ``limit`` open sightings first seen before their
+        gateway's cutoff (``cutoffs``; others: ``default``), oldest first: one statement.
+        Returns how many were closed."""
+        times = [self._to_time(t) for t in cutoffs.values()]
+        latest = max([*times, self._to_time(default)])
+        case: list[Any] = []
+        for gw, t in zip(cutoffs, times, strict=True):
+            case += [gw, t]
+        cutoff = ("CASE s.gateway_id " + "WHEN ? THEN ? " * len(cutoffs) + "ELSE ? END"
+                  if cutoffs else "?")
+        with self._writing() as conn:
+            cur = self._exec(conn, f"""
+                UPDATE sightings SET state = 'closed', incomplete = TRUE
+                WHERE state = 'open' AND first_seen < ?
+                  AND (gateway_id, spool_id, seq) IN (
+                    SELECT s.gateway_id, s.spool_id, s.seq FROM sightings s
+                    WHERE s.state = 'open' AND s.first_seen < ? AND s.first_seen < {cutoff}
+                    ORDER BY s.first_seen LIMIT ?)""",
+                (latest, latest, *case, self._to_time(default), limit))
+            return int(cur.rowcount)
 
     def count_by_reader(self, *, since: datetime, until: datetime) -> dict[str, int]:
         return {r: int(n) for r, n in self._query(

@@ -77,12 +77,13 @@ def _flag_union(a: str, b: str) -> str:
 
 
 # The merge rule of pak.types.merge_sightings with a = the stored row, b = the incoming one.
-# "b is the base" when b is closed and the stored row is not; the base gives tag, reader and
+# "b is the base" when b is closed and the stored row is not (or was closed by the tracker,
+# incomplete: a real closed replaces that close, migration 0008); the base gives tag, reader and
 # kind, and comes first in the antenna list and in the antenna/reader_time fallbacks. In an
 # UPDATE SET every expression sees the row as it was before the update. The key is the
 # sighting id alone (tracker/storage/one_row.py): the stored first_seen stands, and a message
 # that claims another one is noted by pak_first_seen_conflict (it returns the stored time).
-_B_BASE: Final = "(excluded.state = 'closed' AND state <> 'closed')"
+_B_BASE: Final = "(excluded.state = 'closed' AND (state <> 'closed' OR incomplete))"
 _UPSERT: Final = f"""
 INSERT INTO sightings ({SIGHTING_COLS}, stored_at)
 VALUES ({", ".join("?" * (len(SIGHTING_COLUMNS) + 1))})
@@ -110,7 +111,8 @@ ON CONFLICT (gateway_id, spool_id, seq) DO UPDATE SET
     rssi_max_raw = CASE WHEN rssi_max_raw IS NULL THEN excluded.rssi_max_raw
                         WHEN excluded.rssi_max_raw IS NULL THEN rssi_max_raw
                         ELSE max(rssi_max_raw, excluded.rssi_max_raw) END,
-    flags = pak_flag_union(flags, excluded.flags)
+    flags = pak_flag_union(flags, excluded.flags),
+    incomplete = CASE WHEN excluded.state = 'closed' THEN FALSE ELSE incomplete END
 """
 
 

@@ -93,7 +93,7 @@ _COPY_STAGE: Final = f"COPY sightings_stage ({SIGHTING_COLS}) FROM STDIN (FORMAT
 # writers of the same ids lock them in the same order and never deadlock; a writer touches
 # the sightings rows only of ids it holds the claim of, so that INSERT needs no order of its
 # own.
-_B_BASE: Final = "(EXCLUDED.state = 'closed' AND s.state <> 'closed')"
+_B_BASE: Final = "(EXCLUDED.state = 'closed' AND (s.state <> 'closed' OR s.incomplete))"
 _CLAIMED: Final = ", ".join("coalesce(stored, first_seen)" if c == "first_seen" else c
                             for c in SIGHTING_COLUMNS)
 _MERGE: Final = f"""
@@ -131,7 +131,8 @@ ON CONFLICT (gateway_id, spool_id, seq, first_seen) DO UPDATE SET
     rssi_max_dbm = GREATEST(s.rssi_max_dbm, EXCLUDED.rssi_max_dbm),
     rssi_max_raw = GREATEST(s.rssi_max_raw, EXCLUDED.rssi_max_raw),
     flags = CASE WHEN EXCLUDED.flags <@ s.flags THEN s.flags
-                 ELSE pak_flag_union(s.flags, EXCLUDED.flags) END
+                 ELSE pak_flag_union(s.flags, EXCLUDED.flags) END,
+    incomplete = CASE WHEN EXCLUDED.state = 'closed' THEN FALSE ELSE s.incomplete END
 )
 SELECT gateway_id, spool_id, seq, stored, first_seen FROM c WHERE stored <> first_seen
 """

@@ -37,7 +37,8 @@ from tracker.storage import (
 
 T0 = datetime(2026, 11, 28, 6, 0, 0, tzinfo=UTC)
 ALL_MIGRATIONS = ["0001_sightings", "0002_registry", "0003_cases", "0004_operations",
-                  "0005_one_row_per_sighting", "0006_accounts", "0007_audit_chain"]
+                  "0005_one_row_per_sighting", "0006_accounts", "0007_audit_chain",
+                  "0008_incomplete"]
 
 
 def sec(n: float) -> timedelta:
