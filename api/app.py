@@ -18,12 +18,14 @@ from api.middleware.metrics import RequestMetrics
 from api.routers import alerts, audit, readers, system, tags, watchlist
 from api.security.access import install as install_security
 from api.settings import ApiSettings
+from pak.key_settings import require_keys
 from pak.logs import event
 from pak.mqtt import CENTRE_BACKOFF, make_client
 from pak.wire.topics import Topics
 from tracker.storage import open_storage
 from tracker.storage.base import Storage
 from tracker.usecases.audit import log_head
+from tracker.usecases.watchlist import watchlist_announcer
 
 __all__ = ["create_app"]
 
@@ -36,10 +38,8 @@ def _announcer(settings: ApiSettings) -> tuple[Callable[[bytes], None], Callable
     c = make_client(settings.broker(), backoff=CENTRE_BACKOFF,
                     protocol="3.1.1" if settings.mqtt_protocol == "3.1.1" else "5")
     c.start(60)
-    topic = Topics(settings.topic_root).watchlist
-
-    def announce(payload: bytes) -> None:
-        c.publish(topic, payload, qos=1)
+    announce = watchlist_announcer(lambda t, p, q: c.publish(t, p, qos=q),
+                                   Topics(settings.topic_root), settings.signer("api"))
 
     def close() -> None:
         c.disconnect()
@@ -98,9 +98,14 @@ def create_app(settings: ApiSettings, *, storage: Storage | None = None) -> Fast
                   description="Trails, who passed here, live alerts and the watchlist. "
                   "Every query about movements needs a reason and is audited.")
     app.state.settings = settings
+    signer = settings.signer("api")
+    if settings.mqtt:
+        require_keys("api", "signing_key", settings.broker(), signer is not None)
     app.state.alert_hub = AlertHub(settings.broker() if settings.mqtt else None,
                                    settings.topic_root, backoff=CENTRE_BACKOFF,
-                                   protocol=settings.mqtt_protocol)
+                                   protocol=settings.mqtt_protocol,
+                                   verifier=None if signer is None else signer.verifier(),
+                                   signer=signer)
     app.state.announcer = None
     app.state.stats_cache = {}
     install_security(app)  # every route below is guarded by the role table

@@ -3,13 +3,13 @@ database (``pak users``): authentication is always on."""
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass
 from pathlib import Path
 
 from api.security.credentials import DEFAULT_MEMORY_KIB, DEFAULT_TIME_COST
-from pak.checks import existing_file, time_zone
+from pak.checks import existing_file, is_loopback, time_zone
 from pak.errors import ConfigError
+from pak.key_settings import SigningSettings
 from pak.settings import BrokerSettings, setting
 from pak.settings import check_brokers as _check_brokers
 from pak.wire import DEFAULT_ROOT
@@ -27,17 +27,8 @@ def _check_tile_url(v: str | None) -> str | None:
     return "must be an http(s) URL or a path with {z}, {x} and {y}"
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 @dataclass(frozen=True, kw_only=True)
-class ApiSettings(BrokerSettings):
+class ApiSettings(BrokerSettings, SigningSettings):
     """Everything ``pak api`` can be told (the broker fields, with TLS and credentials, come
     from :class:`~pak.settings.BrokerSettings`; here the broker is off unless given)."""
 
@@ -92,7 +83,7 @@ class ApiSettings(BrokerSettings):
     def __post_init__(self) -> None:
         if self.mqtt is not None:
             self.broker()
-        if not self.secure_cookie and not _is_loopback(self.host):
+        if not self.secure_cookie and not is_loopback(self.host):
             raise ConfigError(f"setting secure_cookie: --no-secure-cookie refused with host "
                               f"{self.host!r}; session cookies travel over HTTPS only")
         if (self.https_cert is None) != (self.https_key is None):

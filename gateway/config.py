@@ -23,6 +23,7 @@ from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
 from pak.edge_key import EdgeKeySettings
 from pak.errors import ConfigError
+from pak.key_settings import CentreKeySettings
 from pak.settings import (
     BrokerSettings,
     MetricsSettings,
@@ -56,7 +57,7 @@ def _check_listen(v: str) -> str | None:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
-class GatewaySettings(BrokerSettings, MetricsSettings, EdgeKeySettings):
+class GatewaySettings(BrokerSettings, MetricsSettings, EdgeKeySettings, CentreKeySettings):
     """Everything ``pak gateway`` can be told (the broker and metrics fields come from
     :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`).
     Cross-field rules live in ``__post_init__``."""

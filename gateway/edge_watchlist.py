@@ -36,7 +36,7 @@ from pak.wire.edge_watchlist import (
     edge_key_id,
     parse_edge_watchlist,
 )
-from pak.wire.envelope import accept_control
+from pak.wire.envelope import VerifierLike, accept_control
 from pak.wire.hits import encode_hit
 
 __all__ = ["STATE_FILE", "EdgeList", "send_hits"]
@@ -51,7 +51,9 @@ class EdgeList:
     """The newest edge list this gateway has applied (thread-safe: the MQTT thread applies,
     the core thread matches; the hash set is replaced whole)."""
 
-    def __init__(self, key: bytes, topic: str, folder: Path | None = None) -> None:
+    def __init__(self, key: bytes, topic: str, folder: Path | None = None,
+                 verifier: VerifierLike | None = None) -> None:
+        self._verifier = verifier  # only a list the centre's key signed (issue 18)
         self._key = key
         self._kid = edge_key_id(key)
         self._topic = topic
@@ -77,7 +79,7 @@ class EdgeList:
     def apply(self, payload: bytes, *, persist: bool = True) -> bool:
         """Apply a snapshot as received from the broker; True when it became the list."""
         try:
-            snap = parse_edge_watchlist(accept_control(payload, self._topic))
+            snap = parse_edge_watchlist(accept_control(payload, self._topic, self._verifier))
         except WireError as e:
             return self._refuse(e.reason, e.detail)
         if snap.topic != self._topic:

@@ -46,6 +46,7 @@ from pak.logs import event
 from pak.mqtt import Backoff, make_client
 from pak.timefmt import format_time, utcnow
 from pak.wire import Receipt, Topics, encode_state, parse_receipts
+from pak.wire.envelope import Refusals, VerifierLike, accept_control
 from pak.wire.presence import Presence, parse_presence
 
 __all__ = ["Publisher", "PublisherStats", "client_id_for", "sightings_payload"]
@@ -106,8 +107,11 @@ class Publisher:
         max_inflight: int = 1000,
         backoff: Backoff,
         clock: Callable[[], datetime] = utcnow,
+        verifier: VerifierLike | None = None,
     ) -> None:
         self.gateway_id = gateway_id
+        self._verifier = verifier
+        self._refusals = Refusals(log, "receipts")
         self.topics = topics
         self.max_inflight = max_inflight
         self._on_receipt = on_receipt
@@ -310,7 +314,14 @@ class Publisher:
         if msg.topic != self._receipt_topic:
             return
         try:
-            receipt = parse_receipts(bytes(msg.payload))
+            body = accept_control(bytes(msg.payload), msg.topic, self._verifier)
+        except WireError as e:
+            # Unsigned, forged or replayed from another gateway's topic: never applied.
+            self.stats.receipts_bad += 1
+            self._refusals.refuse(msg.topic, e)
+            return
+        try:
+            receipt = parse_receipts(body)
         except WireError as e:
             self.stats.receipts_bad += 1
             _refused("receipt_refused", e, self.stats.receipts_bad)
@@ -323,7 +334,7 @@ class Publisher:
 
     def _presence(self, payload: bytes) -> None:
         try:
-            p = parse_presence(payload, self._centre_topic)
+            p = parse_presence(payload, self._centre_topic, self._verifier)
         except WireError as e:
             self.stats.presence_bad += 1
             _refused("presence_refused", e, self.stats.presence_bad)

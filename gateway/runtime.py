@@ -59,6 +59,7 @@ from gateway.smoother import Smoother
 from gateway.spool import Spool, SpoolRow
 from pak import __version__
 from pak.errors import ConfigError
+from pak.key_settings import require_keys
 from pak.logs import event
 from pak.mqtt import gateway_backoff
 from pak.timefmt import utcnow
@@ -203,6 +204,9 @@ class Gateway:
     def run(self, stop: threading.Event) -> int:
         s = self.settings
         event(log, logging.INFO, "gateway_starting", version=__version__, **s.describe())
+        # Only control messages the centre's key signed are believed (unsigned: loopback only).
+        verifier = s.verifier()
+        require_keys("gateway", "centre_key", s.broker(), verifier is not None)
         # The link first: a bad serial URL or a listen port in use is refused before anything
         # else starts.
         self.link = self._link_factory(self.sink)
@@ -220,9 +224,10 @@ class Gateway:
         if self._clock_status.suspect:
             event(log, logging.WARNING, "clock_suspect", reason=self._clock_status.reason)
         key = s.edge_key_bytes()
-        self.edge = None if key is None else EdgeList(key, self._topics.edge_watchlist, s.spool)
+        self.edge = None if key is None else EdgeList(key, self._topics.edge_watchlist, s.spool,
+                                                      verifier)
         self.publisher = Publisher(
-            gateway_id=s.gateway_id, topics=self._topics, brokers=s.broker(),
+            gateway_id=s.gateway_id, topics=self._topics, brokers=s.broker(), verifier=verifier,
             on_receipt=self._receipts.append,
             on_edge_watchlist=None if self.edge is None else self.edge.on_payload,
             on_window=lambda: self._queue.put("wake"),

@@ -40,6 +40,7 @@ from pak.logs import event
 from pak.timefmt import utcnow
 from pak.types import Sighting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD, Topics, parse_sightings
+from pak.wire.envelope import Revisions, SignerLike, VerifierLike, accept_control
 
 __all__ = ["Ingest", "IngestOptions"]
 
@@ -110,8 +111,14 @@ class Ingest:
         watchlist_hooks: Sequence[WatchlistHook] = (),
         metrics: IngestMetrics | None = None,
         clock: Callable[[], datetime] = utcnow,
+        signer: SignerLike | None = None,
+        verifier: VerifierLike | None = None,
     ) -> None:
         opt = options or IngestOptions()
+        # Receipts go out signed by ``signer``; watchlist changes are applied only when
+        # ``verifier`` accepts them and their revision is newer than the tag's last one.
+        self._verifier = verifier
+        self._watch_revs = Revisions()
         self.options = opt
         self.topics = Topics(opt.topic_root)
         self.metrics = metrics or IngestMetrics()
@@ -146,10 +153,11 @@ class Ingest:
             max_packet_size=opt.max_payload + _PACKET_OVERHEAD,
             tls_ca=opt.tls_ca,
             connack_timeout=opt.connack_timeout,
-            presence=CentrePresence(self.topics.centre, issuer=opt.client_id),
+            presence=CentrePresence(self.topics.centre, issuer=opt.client_id, signer=signer,
+                                    verifier=verifier),
         )
         m.connected.set_function(lambda: 1.0 if self.consumer.connected else 0.0)
-        self.receipts = PendingReceipts(self.topics)
+        self.receipts = PendingReceipts(self.topics, signer)
         self._receipt_thread = threading.Thread(target=self._receipt_loop,
                                                 name="pak-ingest-receipts", daemon=True)
         self._stopping = threading.Event()
@@ -217,7 +225,8 @@ class Ingest:
         elif topic == self._watchlist_topic:
             self._count["watchlist"].inc()
             try:
-                change = parse_watchlist(payload)
+                change = parse_watchlist(accept_control(payload, topic, self._verifier))
+                self._watch_revs.check(change["tag_id"], change.get("rev"))
             except WireError as e:
                 self._dead(topic, payload, e, received_at, ack)
                 return

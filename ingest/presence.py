@@ -33,6 +33,7 @@ from datetime import datetime
 from pak.errors import WireError
 from pak.logs import event
 from pak.timefmt import utcnow
+from pak.wire.envelope import SignerLike, VerifierLike
 from pak.wire.presence import Presence, encode_presence, parse_presence
 
 __all__ = ["CentrePresence"]
@@ -45,8 +46,11 @@ class CentrePresence:
     (SUBACK and message callbacks), so it needs no lock."""
 
     def __init__(self, topic: str, issuer: str, *,
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow, signer: SignerLike | None = None,
+                 verifier: VerifierLike | None = None) -> None:
         self.topic = topic
+        self._signer = signer  # presence goes out signed; another instance's is verified
+        self._verifier = verifier
         self.issuer = issuer
         self._clock = clock
         self._floor = 0  # the highest epoch seen or sent: the next one is above it
@@ -61,7 +65,8 @@ class CentrePresence:
     def _announce(self, epoch: int) -> bytes:
         self._sent = epoch
         self._floor = max(self._floor, epoch)
-        return encode_presence(Presence(self.topic, self.issuer, epoch, self._clock()))
+        return encode_presence(Presence(self.topic, self.issuer, epoch, self._clock()),
+                               self._signer)
 
     def subscribed(self) -> bytes:
         """The subscriptions are acknowledged: the payload to publish (retained) now."""
@@ -73,7 +78,7 @@ class CentrePresence:
         """A message on the presence topic; the payload to publish again when the retained
         epoch turned out not to be below ours (once per subscription), else None."""
         try:
-            p = parse_presence(payload, self.topic)
+            p = parse_presence(payload, self.topic, self._verifier)
         except WireError as e:
             event(log, logging.WARNING, "presence_refused", reason=e.reason, detail=e.detail)
             return None

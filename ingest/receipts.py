@@ -27,6 +27,7 @@ from datetime import datetime
 from typing import Final
 
 from pak.types import Sighting
+from pak.wire.envelope import SignerLike, control
 from pak.wire.receipts import compact_ranges, encode_receipts
 from pak.wire.topics import Topics
 
@@ -43,7 +44,7 @@ def _chunks(ranges: list[tuple[int, int]]) -> list[list[tuple[int, int]]]:
 
 
 def _encode(closed: dict[_Key, set[int]], opened: dict[_Key, set[int]], topics: Topics,
-            at: datetime) -> list[tuple[str, bytes]]:
+            at: datetime, signer: SignerLike | None = None) -> list[tuple[str, bytes]]:
     out: list[tuple[str, bytes]] = []
     for key in sorted(closed.keys() | opened.keys()):
         gid, sid = key
@@ -53,7 +54,9 @@ def _encode(closed: dict[_Key, set[int]], opened: dict[_Key, set[int]], topics: 
             c = c_chunks[i] if i < len(c_chunks) else []
             o = o_chunks[i] if i < len(o_chunks) else []
             if c or o:
-                out.append((topics.receipts(gid), encode_receipts(gid, sid, c, at, open=o)))
+                topic = topics.receipts(gid)
+                out.append((topic, control(encode_receipts(gid, sid, c, at, open=o), signer,
+                                           topic)))
     return out
 
 
@@ -69,21 +72,22 @@ def _collect(sightings: Iterable[Sighting], closed: dict[_Key, set[int]],
             seqs.add(s.seq)
 
 
-def receipts_for(sightings: Iterable[Sighting], topics: Topics,
-                 at: datetime) -> list[tuple[str, bytes]]:
-    """The receipt messages (topic, payload) for committed sightings."""
+def receipts_for(sightings: Iterable[Sighting], topics: Topics, at: datetime,
+                 signer: SignerLike | None = None) -> list[tuple[str, bytes]]:
+    """The receipt messages (topic, payload) for committed sightings (signed by ``signer``)."""
     closed: dict[_Key, set[int]] = {}
     opened: dict[_Key, set[int]] = {}
     _collect(sightings, closed, opened)
-    return _encode(closed, opened, topics, at)
+    return _encode(closed, opened, topics, at, signer)
 
 
 class PendingReceipts:
     """Committed sighting ids not yet receipted (thread-safe): :meth:`add` after each commit,
     :meth:`take` when receipts are due."""
 
-    def __init__(self, topics: Topics) -> None:
+    def __init__(self, topics: Topics, signer: SignerLike | None = None) -> None:
         self._topics = topics
+        self._signer = signer
         self._lock = threading.Lock()
         self._closed: dict[_Key, set[int]] = {}
         self._opened: dict[_Key, set[int]] = {}
@@ -99,4 +103,4 @@ class PendingReceipts:
         with self._lock:
             closed, opened = self._closed, self._opened
             self._closed, self._opened, self.count = {}, {}, 0
-        return _encode(closed, opened, self._topics, at)
+        return _encode(closed, opened, self._topics, at, self._signer)

@@ -3,6 +3,7 @@ None when the value is acceptable. Shared by every service's settings class."""
 
 from __future__ import annotations
 
+import ipaddress
 import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
@@ -12,8 +13,9 @@ from pak.broker_url import BrokerUrl
 from pak.errors import ConfigError
 from pak.wire.common import is_valid_id
 
-__all__ = ["at_least", "between", "broker_url", "existing_file", "log_format", "log_level",
-           "mqtt_protocol", "one_of", "parses", "time_zone", "topic_root", "valid_id"]
+__all__ = ["at_least", "between", "broker_url", "existing_file", "is_loopback", "log_format",
+           "log_level", "mqtt_protocol", "one_of", "parses", "time_zone", "topic_root",
+           "valid_id"]
 
 Check = Callable[[object], str | None]
 T = TypeVar("T")
@@ -30,6 +32,16 @@ def parses(parse: Callable[[T], object],
             return str(e)
         return None
     return check
+
+
+def is_loopback(host: str) -> bool:
+    """True for a host name or address on this machine (``localhost``, 127.0.0.0/8, ::1)."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def between(lo: float, hi: float) -> Callable[[float], str | None]:

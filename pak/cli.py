@@ -27,6 +27,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "sim": ("firmware_sim.cli:main", "simulated readers and city traffic"),
     "decode": ("gateway.decode_cli:main", "decode a reader capture (hex or raw bytes) to JSON"),
     "db": ("tracker.db_cli:main", "database tasks: migrate, info"),
+    "keys": ("pak.keys_cli:main", "signing keys: init (centre key pair, edge list key)"),
     "users": ("api.security.users_cli:main", "accounts of the API and console: add, list, "
               "disable, keys"),
     "watchlist": ("tracker.watchlist_cli:main", "stolen-vehicle watchlist: add, remove, list"),

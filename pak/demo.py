@@ -147,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     fleet = json.loads((data / "fleet.json").read_text())
     stolen = fleet[0]["tag_id"]
     _run(_pak("db", "migrate", "--db", db), "creating the database")
+    # its own keys: the centre signs receipts, alerts and watchlist changes, gateways check
+    _run(_pak("keys", "init", "--dir", str(data / "keys")), "making the signing keys")
+    sign = ("--signing-key", str(data / "keys" / "centre.key"))
+    centre = ("--centre-key", str(data / "keys" / "centre.pub"))
     _run(_pak("db", "import", "--db", db, "--readers", str(data / "readers.json"),
               "--fleet", str(data / "fleet.json")), "importing readers and fleet")
     _run(_pak("watchlist", "add", stolen, "--db", db, "--case", STOLEN_CASE,
@@ -176,10 +180,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise SystemExit("pak demo: the embedded broker did not start")
         time.sleep(0.1)
     child("tracker", _pak("tracker", "--mqtt", mqtt, *proto, "--db", db, "--batch-max-age-ms",
-                          "200", "--gateway-check-s", "5"))
+                          "200", "--gateway-check-s", "5", *sign))
     child("api", _pak("api", "--db", db, "--mqtt", mqtt, *proto, "--port", str(args.port),
-                      "--roads-geojson", str(data / "streets.geojson")))
-    gw_common = ["--mqtt", mqtt, *proto, "--health-every", "10", "--republish-after", "5"]
+                      "--roads-geojson", str(data / "streets.geojson"), *sign))
+    gw_common = ["--mqtt", mqtt, *proto, "--health-every", "10", "--republish-after", "5",
+                 *centre]
     for driver, extra in (("r2000", ["--random", "5", "--rate", "4", "--dwell", "6"]),
                           ("chafon", ["--random", "5", "--rate", "3", "--dwell", "8"]),
                           ("em4100", ["--random", "4", "--rate", "5", "--dwell", "5"])):

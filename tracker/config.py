@@ -17,6 +17,7 @@ from pak.checks import one_of as _one_of
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
 from pak.edge_key import EdgeKeySettings
+from pak.key_settings import SigningSettings
 from pak.logs import event
 from pak.settings import BrokerSettings, MetricsSettings, load, setting
 from pak.wire import DEFAULT_ROOT, MAX_PAYLOAD
@@ -41,7 +42,8 @@ def default_client_id() -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings, EdgeKeySettings):
+class TrackerSettings(BrokerSettings, MetricsSettings, AlertSettings, EdgeKeySettings,
+                      SigningSettings):
     """Everything ``pak tracker`` can be told (the broker and metrics fields come from
     :class:`~pak.settings.BrokerSettings` and :class:`~pak.settings.MetricsSettings`)."""
 

@@ -38,6 +38,7 @@ from pak.timefmt import utcnow
 from pak.types import Sighting
 from pak.wire.alert import AlertRevisions
 from pak.wire.edge_watchlist import encode_edge_watchlist
+from pak.wire.envelope import SignerLike, control
 from pak.wire.hits import parse_hit
 from pak.wire.topics import Topics
 
@@ -65,8 +66,10 @@ class HitLane:
                  on_hit: Callable[[Sighting, datetime], bool],
                  watched: Callable[[], Iterable[str]],
                  edge_key: bytes | None, client_id: str, protocol: Protocol = "5",
-                 clock: Callable[[], datetime] = utcnow) -> None:
+                 clock: Callable[[], datetime] = utcnow,
+                 signer: SignerLike | None = None) -> None:
         self.topics = topics
+        self._signer = signer  # the edge list goes out signed by the centre's key
         self._on_hit = on_hit
         self._watched = watched
         self._edge_key = edge_key
@@ -146,7 +149,8 @@ class HitLane:
         if tags == self._published and not force:
             return False
         rev = self._revs.next("edge")
-        payload = encode_edge_watchlist(self.topics.edge_watchlist, rev, self._edge_key, tags)
+        payload = control(encode_edge_watchlist(self.topics.edge_watchlist, rev, self._edge_key,
+                                                tags), self._signer, self.topics.edge_watchlist)
         info = self._client.publish(self.topics.edge_watchlist, payload, qos=1, retain=True)
         if info.rc != mqtt.MQTT_ERR_SUCCESS:
             return False  # not connected: the next connect publishes it

@@ -17,14 +17,16 @@ import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ingest.hooks import SightingHook, WatchlistHook
 from ingest.metrics import IngestMetrics
 from ingest.pipeline import Ingest
+from pak.key_settings import require_keys
 from pak.logs import event
 from pak.settings import describe
 from pak.wire import Topics
+from pak.wire.envelope import control
 from tracker.alerts.engine import AlertEngine
 from tracker.config import TrackerSettings, default_client_id
 from tracker.health import add_healthz
@@ -32,6 +34,9 @@ from tracker.hits import HitLane
 from tracker.storage.base import Storage, StorageUnavailable
 from tracker.storage.metrics import StorageMetrics
 from tracker.storage.retention_runner import RetentionRunner
+
+if TYPE_CHECKING:
+    from pak.keys import Signer
 
 __all__ = ["TrackerService"]
 
@@ -43,8 +48,13 @@ class TrackerService:
     ``settings.db``."""
 
     def __init__(self, settings: TrackerSettings, *, storage: Storage | None = None,
-                 clock: Callable[[], datetime] = lambda: datetime.now(UTC)) -> None:
+                 clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+                 signer: Signer | None = None) -> None:
         self.settings = settings
+        # --signing-key signs receipts and alerts; its public half checks watchlist changes
+        # (the API and the watchlist CLI sign them with the same centre key).
+        self.signer = signer if signer is not None else settings.signer("tracker")
+        self._verifier = None if self.signer is None else self.signer.verifier()
         if storage is None:
             from tracker.storage import backend_of, open_storage
 
@@ -86,6 +96,12 @@ class TrackerService:
             raise RuntimeError("the tracker is not started")
         self.ingest.publish(topic, payload, qos, retain)
 
+    def publish_signed(self, topic: str, payload: bytes, qos: int = 1,
+                       retain: bool = False) -> None:
+        """Publish a control message (an alert) signed with ``--signing-key`` (as it is in
+        an unsigned loopback trial)."""
+        self.publish(topic, control(payload, self.signer, topic), qos, retain)
+
     def _migrate(self) -> bool:
         """Apply migrations, waiting for the database; False when stopped meanwhile."""
         delay, said = 0.2, False
@@ -108,6 +124,7 @@ class TrackerService:
         """Start everything; False when stopped before the database ever answered."""
         s = self.settings
         event(log, logging.INFO, "tracker_starting", **describe(s))
+        require_keys("tracker", "signing_key", s.broker(), self.signer is not None)
         if s.migrate and not self._migrate():
             return False
         self.retention.start()
@@ -116,7 +133,8 @@ class TrackerService:
         if s.alerts:
             self._start_alerts()
         self.ingest = Ingest(self.storage, s.broker(), s.ingest_options(), hooks=self._hooks,
-                             watchlist_hooks=self._watchlist_hooks, metrics=self.metrics)
+                             watchlist_hooks=self._watchlist_hooks, metrics=self.metrics,
+                             signer=self.signer, verifier=self._verifier)
         self.ingest.start()
         return True
 
@@ -124,7 +142,7 @@ class TrackerService:
         """The alert engine: loaded (watchlist, registry) before the first message arrives,
         so no sighting passes unchecked; it publishes through this service's connection."""
         s = self.settings
-        self.alerts = AlertEngine(self.storage, self.publish, topics=Topics(s.topic_root),
+        self.alerts = AlertEngine(self.storage, self.publish_signed, topics=Topics(s.topic_root),
                                   settings=s.alert_settings())
         self.add_hook(self.alerts)
         self.alerts.start()
@@ -132,7 +150,7 @@ class TrackerService:
             s.broker(), Topics(s.topic_root), on_hit=self.alerts.stolen.on_hit,
             watched=self.alerts.watchlist.tags, edge_key=s.edge_key_bytes(),
             client_id=f"{s.client_id or default_client_id()}-hits"[:64],
-            protocol="3.1.1" if s.mqtt_protocol == "3.1.1" else "5")
+            protocol="3.1.1" if s.mqtt_protocol == "3.1.1" else "5", signer=self.signer)
         self.add_hook(self.hits)
         self.hits.start()
 

@@ -53,6 +53,10 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--db", metavar="URL", default=None,
                         help="storage URL (default: $PAK_DB_URL)")
     add_broker_flags(common)  # --mqtt URL (announce changes there), TLS, credentials
+    common.add_argument("--signing-key", type=Path, default=None, metavar="FILE",
+                        help="the centre's private key (centre.key): announcements are signed "
+                             "(required unless the broker is on loopback); default: "
+                             "$PAK_WATCHLIST_SIGNING_KEY")
     common.add_argument("--topic-root", default=DEFAULT_ROOT, metavar="ROOT",
                         help=f"topic root of the wire contract (default: {DEFAULT_ROOT})")
     sub = p.add_subparsers(dest="cmd", metavar="COMMAND", required=True)
@@ -94,13 +98,18 @@ def _read_csv(path: Path) -> str:
 class _Announcer:
     """A short-lived MQTT connection that announces changes (QoS 1, waits for the broker)."""
 
-    def __init__(self, brokers: Brokers | None, root: str) -> None:
+    def __init__(self, brokers: Brokers | None, root: str,
+                 signing_key: Path | None = None) -> None:
         self._client: Any = None
         self._pending: list[Any] = []
         self.announce: Announce | None = None
         if brokers is None:
             return
+        from pak.key_settings import SigningSettings, require_keys
         from pak.mqtt import CENTRE_BACKOFF, make_client
+
+        signer = SigningSettings(signing_key).signer("watchlist")
+        require_keys("watchlist", "signing_key", brokers, signer is not None)
 
         c = make_client(brokers, backoff=CENTRE_BACKOFF, protocol="3.1.1")
         try:
@@ -109,7 +118,7 @@ class _Announcer:
             raise WatchlistError(f"cannot reach the broker {brokers.redacted()}: {e}") from None
         c.loop_start()
         self._client = c
-        self.announce = watchlist_announcer(self._publish, Topics(root))
+        self.announce = watchlist_announcer(self._publish, Topics(root), signer)
 
     def _publish(self, topic: str, payload: bytes, qos: int) -> None:
         self._pending.append(self._client.publish(topic, payload, qos=qos))
@@ -159,7 +168,9 @@ def _run(args: argparse.Namespace, url: str) -> int:
                           f"{format_time(e.reported_at)}  {e.reporter or '-':<16} {e.note}")
                 print(f"{len(entries)} entr{'y' if len(entries) == 1 else 'ies'}")
             return 0
-        ann = _Announcer(broker_from_flags(args, "watchlist"), args.topic_root)
+        key = args.signing_key or os.environ.get("PAK_WATCHLIST_SIGNING_KEY")
+        ann = _Announcer(broker_from_flags(args, "watchlist"), args.topic_root,
+                         Path(key) if key else None)
         try:
             if args.cmd == "add":
                 report_stolen(storage, tag, case_no=args.case, reporter=args.reporter,

@@ -47,7 +47,7 @@ from pak.wire.common import (
     load_object,
     opt_time,
 )
-from pak.wire.envelope import control
+from pak.wire.envelope import ENVELOPE_FIELDS, control
 from pak.wire.errors import BAD_ALERT, LOADING, WireError
 from pak.wire.sightings import sighting_to_json
 
@@ -207,7 +207,7 @@ def _opt(obj: dict[str, Any], key: str, ok: Callable[[object], bool]) -> Any:
 def parse_alert(payload: bytes) -> AlertMessage:
     """An alert message; WireError(bad_alert) when it breaks the schema's rules."""
     obj = load_object(payload, MAX_ALERT_PAYLOAD, version=True)
-    if obj.keys() != set(FIELDS):
+    if obj.keys() - ENVELOPE_FIELDS != set(FIELDS):
         raise WireError(BAD_ALERT, f"keys={sorted(obj)}"[:200])
     aid, kind, rev, status = obj["alert_id"], obj["kind"], obj["rev"], obj["status"]
     if not isinstance(aid, str) or not 1 <= len(aid) <= MAX_ALERT_ID:

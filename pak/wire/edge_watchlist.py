@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from pak.wire.common import VERSION, dumps, is_int, is_valid_tag, load_object
-from pak.wire.envelope import control
+from pak.wire.envelope import ENVELOPE_FIELDS, control
 from pak.wire.errors import BAD_EDGE_WATCHLIST, LOADING, WireError
 
 __all__ = [
@@ -99,7 +99,7 @@ def _is_hex(s: object, n: int) -> bool:
 def parse_edge_watchlist(payload: bytes) -> EdgeWatchlist:
     """A snapshot (the body, already out of its envelope); WireError when refused."""
     obj = load_object(payload, MAX_EDGE_PAYLOAD, version=True)
-    if obj.keys() != _KEYS:
+    if obj.keys() - (ENVELOPE_FIELDS - _KEYS) != _KEYS:  # a signed body names its issuer
         raise WireError(BAD_EDGE_WATCHLIST, f"keys={sorted(obj)}"[:200])
     topic, rev, kid, hashes = obj["topic"], obj["rev"], obj["kid"], obj["hashes"]
     if not isinstance(topic, str) or not topic or len(topic) > 200:

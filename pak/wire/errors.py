@@ -19,6 +19,7 @@ __all__ = [
     "BAD_HEALTH",
     "BAD_HIT",
     "BAD_SIGHTING",
+    "BAD_SIGNATURE",
     "BAD_STATE",
     "BAD_TIME",
     "BAD_VERSION",
@@ -28,8 +29,12 @@ __all__ = [
     "LOADING",
     "NOT_JSON",
     "NOT_OBJECT",
+    "STALE_REVISION",
     "TOO_DEEP",
     "TOO_LARGE",
+    "UNKNOWN_KEY",
+    "UNSIGNED",
+    "WRONG_TOPIC",
     "WireError",
 ]
 
@@ -53,6 +58,12 @@ BAD_ALERT: Final = "bad_alert"
 BAD_EDGE_WATCHLIST: Final = "bad_edge_watchlist"
 BAD_HIT: Final = "bad_hit"  #: a hit that is not an open sighting
 TOO_DEEP: Final = "too_deep"  #: nested deeper than the message allows
+# Signed control messages (pak.wire.envelope)
+UNSIGNED: Final = "unsigned"  #: no signed envelope where the receiver holds the centre's key
+UNKNOWN_KEY: Final = "unknown_key"  #: signed by a key the receiver does not hold
+BAD_SIGNATURE: Final = "bad_signature"  #: the signature does not match the body
+WRONG_TOPIC: Final = "wrong_topic"  #: signed for another topic (a replay onto this one)
+STALE_REVISION: Final = "stale_revision"  #: not newer than the last revision applied
 
 #: What every parser may refuse with before it reads a field (the bounded JSON loader).
 LOADING: Final = (TOO_LARGE, NOT_JSON, NOT_OBJECT, BAD_VERSION)

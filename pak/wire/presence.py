@@ -21,7 +21,7 @@ from typing import Final
 
 from pak.timefmt import format_time
 from pak.wire.common import VERSION, dumps, is_int, is_valid_id, lenient_time, load_object
-from pak.wire.envelope import accept_control, control
+from pak.wire.envelope import SignerLike, VerifierLike, accept_control, control
 from pak.wire.errors import BAD_FIELD, LOADING, WireError
 
 __all__ = ["MAX_EPOCH", "REASONS", "SCHEMA", "Presence", "encode_presence", "parse_presence"]
@@ -44,17 +44,18 @@ class Presence:
     at: datetime
 
 
-def encode_presence(p: Presence) -> bytes:
+def encode_presence(p: Presence, signer: SignerLike | None = None) -> bytes:
     if not 0 <= p.epoch <= MAX_EPOCH:
         raise ValueError(f"epoch out of range: {p.epoch}")
     return control(dumps({"v": VERSION, "topic": p.topic, "issuer": p.issuer, "rev": p.epoch,
-                          "at": format_time(p.at)}))
+                          "at": format_time(p.at)}), signer, p.topic)
 
 
-def parse_presence(payload: bytes, topic: str) -> Presence:
+def parse_presence(payload: bytes, topic: str, verifier: VerifierLike | None = None) -> Presence:
     """A presence payload received on ``topic``; WireError when refused (malformed, or a body
     naming another topic: a message replayed elsewhere)."""
-    obj = load_object(accept_control(payload, topic), MAX_PRESENCE_PAYLOAD, version=True)
+    obj = load_object(accept_control(payload, topic, verifier), MAX_PRESENCE_PAYLOAD,
+                      version=True)
     if obj.keys() != _KEYS:
         raise WireError(BAD_FIELD, f"keys={sorted(obj)}"[:200])
     rev, issuer = obj["rev"], obj["issuer"]

@@ -25,7 +25,8 @@ CLASSES: dict[str, type] = {"gateway": GatewaySettings, "tracker": TrackerSettin
                             "api": ApiSettings}
 # settings whose check wants an existing file: the sample names where it lives on a server,
 # the test gives a file of its own through the environment (which beats the file)
-FILES = {"gateway": ["mqtt_ca"], "tracker": ["mqtt_ca"], "api": []}
+FILES = {"gateway": ["mqtt_ca", "centre_key"], "tracker": ["mqtt_ca", "signing_key"],
+         "api": ["signing_key"]}
 COMMENTED_KEY = re.compile(r"^#\s*([a-z][a-z0-9_]*)\s*=\s*\S")
 
 

@@ -21,6 +21,7 @@ from typing import Protocol
 from pak.errors import ConfigError
 from pak.timefmt import utcnow
 from pak.wire import Topics
+from pak.wire.envelope import SignerLike, control
 from pak.wire.watchlist import encode_watchlist_change
 from tracker.storage.base import AuditStore, WatchlistStore
 from tracker.storage.records import WatchEntry
@@ -40,12 +41,14 @@ class WatchlistPort(WatchlistStore, AuditStore, Protocol):
     is one)."""
 
 
-def watchlist_announcer(publish: Callable[[str, bytes, int], object], topics: Topics) -> Announce:
-    """Announce changes through ``publish`` on ``{root}/watchlist`` at QoS 1."""
+def watchlist_announcer(publish: Callable[[str, bytes, int], object], topics: Topics,
+                        signer: SignerLike | None = None) -> Announce:
+    """Announce changes through ``publish`` on ``{root}/watchlist`` at QoS 1, signed by
+    ``signer`` (unsigned without one: a loopback trial)."""
     topic = topics.watchlist
 
     def announce(payload: bytes) -> None:
-        publish(topic, payload, 1)
+        publish(topic, control(payload, signer, topic), 1)
 
     return announce
 
