@@ -92,7 +92,7 @@ def test_without_roads_the_route_says_so(storage: Storage) -> None:
         assert c.get("/api/v1/console/config").json() == {
             "timezone": "Asia/Shanghai", "tile_url": None, "roads_url": None}
         r = c.get("/api/v1/console/roads")
-        assert r.status_code == 404 and "roads_geojson" in r.json()["detail"]
+        assert r.status_code == 404 and "roads_geojson" in r.json()["message"]
 
 
 @pytest.mark.parametrize(("flag", "value"), [("--timezone", "Mars/Olympus"),
