@@ -88,12 +88,13 @@ def private_mosquitto(workdir: Path, overrides: Sequence[str] = ()) -> Iterator[
 
 
 @contextlib.contextmanager
-def scratch_postgres(base_url: str) -> Iterator[str]:
+def scratch_postgres(base_url: str, prefix: str = "pak_bench_") -> Iterator[str]:
     """A fresh database (timescaledb created by the migrations) on ``base_url``'s server,
-    dropped afterwards. Yields its URL."""
+    named ``prefix`` and a random suffix, dropped afterwards. Yields its URL. The tests' scratch
+    database is this one too (``tests/services.py``)."""
     import psycopg
 
-    name = f"pak_bench_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}{uuid.uuid4().hex[:10]}"
     try:
         with psycopg.connect(base_url, autocommit=True, connect_timeout=5) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 from pak.checks import between as _between
 from pak.checks import log_format as _check_format
 from pak.checks import log_level as _check_level
+from pak.checks import parses as _parses
 from pak.checks import time_zone as _check_tz
 from pak.checks import topic_root as _check_root
 from pak.checks import valid_id as _check_id
@@ -50,11 +52,7 @@ def _check_driver(v: str) -> str | None:
 def _check_listen(v: str) -> str | None:
     if not v.startswith("tcp://"):
         return "must be tcp://HOST:PORT"
-    try:
-        parse_host_port(v[len("tcp://"):], allow_zero=True)
-    except ValueError as e:
-        return str(e)
-    return None
+    return _parses(partial(parse_host_port, allow_zero=True))(v[len("tcp://"):])
 
 
 

@@ -7,15 +7,31 @@ import ipaddress
 import zoneinfo
 from collections.abc import Callable
 from pathlib import Path
+from typing import Final, TypeVar
 
 from pak.broker_url import BrokerUrl
 from pak.errors import ConfigError
 from pak.wire.common import is_valid_id
 
 __all__ = ["at_least", "between", "broker_url", "existing_file", "is_loopback", "log_format",
-           "log_level", "mqtt_protocol", "one_of", "time_zone", "topic_root", "valid_id"]
+           "log_level", "mqtt_protocol", "one_of", "parses", "time_zone", "topic_root",
+           "valid_id"]
 
 Check = Callable[[object], str | None]
+T = TypeVar("T")
+
+
+def parses(parse: Callable[[T], object],
+           errors: tuple[type[Exception], ...] = (ValueError,)) -> Callable[[T], str | None]:
+    """The check "``parse`` accepts the value": the text of the error it raises (one of
+    ``errors``), or None. A setting whose parser names what is wrong needs no other check."""
+    def check(v: T) -> str | None:
+        try:
+            parse(v)
+        except errors as e:
+            return str(e)
+        return None
+    return check
 
 
 def is_loopback(host: str) -> bool:
@@ -57,12 +73,7 @@ def topic_root(v: str) -> str | None:
     return None
 
 
-def broker_url(v: str) -> str | None:
-    try:
-        BrokerUrl.parse(v)
-    except ConfigError as e:
-        return str(e)
-    return None
+broker_url: Final = parses(BrokerUrl.parse, (ConfigError,))
 
 
 def existing_file(v: Path) -> str | None:

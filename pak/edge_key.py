@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
+from pak.checks import parses
 from pak.settings import setting
 
 __all__ = ["MIN_KEY_BYTES", "EdgeKeySettings", "read_edge_key"]
@@ -30,12 +31,7 @@ def read_edge_key(path: str) -> bytes:
     return key
 
 
-def _check_edge_key(path: str) -> str | None:
-    try:
-        read_edge_key(path)
-    except ValueError as e:
-        return str(e)
-    return None
+_check_edge_key: Final = parses(read_edge_key)
 
 
 @dataclass(frozen=True)

@@ -24,9 +24,10 @@ import typing
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Final, TypeVar
 
 from pak.broker_url import Brokers, TlsFiles
+from pak.checks import parses
 from pak.errors import ConfigError
 
 __all__ = ["BrokerSettings", "MetricsSettings", "add_broker_flags", "broker_from_flags",
@@ -380,12 +381,7 @@ def parse_host_port(text: str, *, allow_zero: bool = False) -> tuple[str, int]:
     return host, port
 
 
-def check_host_port(v: str) -> str | None:
-    try:
-        parse_host_port(v)
-    except ValueError as e:
-        return str(e)
-    return None
+check_host_port: Final = parses(parse_host_port)
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,8 @@ from pathlib import Path
 
 import pytest
 
+from benchmarks.harness import free_port, scratch_postgres
+
 IN_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 SHARED_MQTT = ("127.0.0.1", 1883)
 SHARED_PG = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -34,12 +36,6 @@ def require(ok: bool, why: str) -> None:
     if IN_CI:
         pytest.fail(f"required service missing in CI: {why}")
     pytest.skip(why)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
@@ -180,19 +176,10 @@ def shared_pg_available() -> bool:
 @contextlib.contextmanager
 def scratch_database(base_url: str = SHARED_PG) -> Iterator[str]:
     """A fresh database with timescaledb created, dropped afterwards. Yields its URL."""
-    import psycopg
-
     require(shared_pg_available(), "no PostgreSQL on 127.0.0.1:5432")
     require(timescale_installed(), "timescaledb is not installed (make test installs it)")
-    name = unique("pak_test_")
-    with psycopg.connect(base_url, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    url = base_url.rsplit("/", 1)[0] + f"/{name}"
-    try:
+    with scratch_postgres(base_url, prefix="pak_test_") as url:
         yield url
-    finally:
-        with psycopg.connect(base_url, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @dataclass

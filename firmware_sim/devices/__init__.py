@@ -1,25 +1,21 @@
-"""Device sides of the reader protocols, one module per driver (``DEVICE`` in each)."""
+"""Device sides of the reader protocols, one module per driver (``DEVICE`` in each).
+
+The drivers' registry (:data:`gateway.drivers.DRIVER_NAMES`) is the one list of names: every
+driver has a device module here named like it.
+"""
 
 from __future__ import annotations
 
 import importlib
 
 from firmware_sim.devices.base import SimDevice, SimTag
+from gateway.drivers import DRIVER_NAMES
 
 __all__ = ["SimDevice", "SimTag", "device_class"]
 
-_REGISTRY = {
-    "r2000": "firmware_sim.devices.r2000",
-    "chafon": "firmware_sim.devices.chafon",
-    "mr7901": "firmware_sim.devices.mr7901",
-    "em4100": "firmware_sim.devices.em4100",
-}
-
 
 def device_class(name: str) -> type[SimDevice]:
-    try:
-        module = _REGISTRY[name]
-    except KeyError:
-        raise ValueError(f"no simulated device for driver {name!r}") from None
-    cls: type[SimDevice] = importlib.import_module(module).DEVICE
+    if name not in DRIVER_NAMES:
+        raise ValueError(f"no simulated device for driver {name!r}")
+    cls: type[SimDevice] = importlib.import_module(f"firmware_sim.devices.{name}").DEVICE
     return cls

@@ -47,7 +47,7 @@ from typing import Any, Literal
 import serial
 
 from gateway.drivers.base import Driver, Frame, Rejected, StreamDecoder
-from gateway.link import ReadSink
+from gateway.link import ReadSink, deliver
 from gateway.link.backoff import Backoff
 from gateway.link.stats import DecodeTotals, ErrorsOnce, link_status
 from pak.errors import ConfigError
@@ -321,13 +321,9 @@ class _Session:
             link._driver_errors += 1
             link._error_once("driver", e)
             return
-        for read in reads:
-            link._reads += 1
-            try:
-                link._sink(read, link.reader_id, received_at)
-            except Exception as e:
-                link._sink_errors += 1
-                link._error_once("sink", e)
+        link._reads += len(reads)
+        link._sink_errors += deliver(link._sink, reads, link.reader_id, received_at,
+                                     link._error_once)
         if out:
             self.write(b"".join(out))
 

@@ -34,7 +34,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from gateway.drivers.base import Driver, Frame, Rejected, StreamDecoder
-from gateway.link import ReadSink
+from gateway.link import ReadSink, deliver
 from gateway.link.stats import DecodeTotals, ErrorsOnce, link_status
 from pak.errors import ConfigError
 from pak.logs import event
@@ -286,13 +286,9 @@ class StationServer:
             self._driver_errors += 1
             self._error_once("driver", ValueError("reads from a message without a device id"))
             reads = []
-        for read in reads:
-            self._reads += 1
-            try:
-                self._sink(read, reader_id or "", received_at)
-            except Exception as e:
-                self._sink_errors += 1
-                self._error_once("sink", e)
+        self._reads += len(reads)
+        self._sink_errors += deliver(self._sink, reads, reader_id or "", received_at,
+                                     self._error_once)
         if out:
             return self._send(sel, conn, b"".join(out))
         return True

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 from gateway.drivers.base import Rejected, StreamDecoder
 from gateway.drivers.chafon.framer import ChafonFramer
 from gateway.drivers.chafon.frames import Command, InventoryReply, InventoryTag, ReaderInfoReply
+from tests.gateway.drivers.streams import feed_in_pieces, frames_of, stream_bytes
 
 EPC = bytes.fromhex("E200301666130121155074EF")
 AnyFrame = InventoryReply | ReaderInfoReply | Command
@@ -26,26 +27,7 @@ SAMPLES: list[InventoryReply | ReaderInfoReply | Command] = [
 
 def decode_all(data: bytes, sizes: list[int] | None = None, **framer_args: object) -> list:
     dec = StreamDecoder(ChafonFramer(**framer_args))  # type: ignore[arg-type]
-    out: list = []
-    if sizes is None:
-        out += dec.feed(data)
-    else:
-        i = 0
-        k = 0
-        while i < len(data):
-            n = sizes[k % len(sizes)]
-            out += dec.feed(data[i:i + n])
-            i += n
-            k += 1
-    return out + dec.flush()
-
-
-def frames_of(items: list) -> list:
-    return [x for x in items if not isinstance(x, Rejected)]
-
-
-def stream_bytes(items: list) -> bytes:
-    return b"".join(x.data if isinstance(x, Rejected) else x.raw for x in items)
+    return feed_in_pieces(dec, data, sizes) + dec.flush()
 
 
 @pytest.mark.parametrize("frame", SAMPLES, ids=lambda f: f.kind)

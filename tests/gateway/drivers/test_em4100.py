@@ -14,11 +14,12 @@ from hypothesis import strategies as st
 from firmware_sim.devices import device_class
 from firmware_sim.devices.base import SimTag
 from gateway.drivers import make_driver
-from gateway.drivers.base import Frame, Rejected, StreamDecoder
+from gateway.drivers.base import Rejected, StreamDecoder
 from gateway.drivers.em4100.framer import EM4100Framer
 from gateway.drivers.em4100.frames import EM4100Frame, EM4100FrameError, xor_checksum
 from gateway.drivers.em4100.protocol import EM4100Driver
 from pak.types import TagRead
+from tests.gateway.drivers.streams import feed_in_pieces, frames_of, stream_bytes
 
 NOW = datetime(2026, 11, 28, 6, 15, 2, tzinfo=UTC)
 
@@ -31,29 +32,11 @@ README_FRAME_CRLF = README_FRAME[:13] + bytes([0x0D, 0x0A, 0x03])
 
 def decode_all(data: bytes, sizes: list[int] | None = None) -> list:
     dec = StreamDecoder(EM4100Framer())
-    out: list = []
-    if sizes is None:
-        out += dec.feed(data)
-    else:
-        i = k = 0
-        while i < len(data):
-            n = sizes[k % len(sizes)]
-            out += dec.feed(data[i:i + n])
-            i += n
-            k += 1
-    return out + dec.flush()
-
-
-def frames_of(items: list) -> list[Frame]:
-    return [x for x in items if not isinstance(x, Rejected)]
+    return feed_in_pieces(dec, data, sizes) + dec.flush()
 
 
 def reasons(items: list) -> list[str]:
     return [x.reason for x in items if isinstance(x, Rejected) and x.reason != "garbage"]
-
-
-def stream_bytes(items: list) -> bytes:
-    return b"".join(x.data if isinstance(x, Rejected) else x.raw for x in items)
 
 
 # -- known answers ---------------------------------------------------------------------------

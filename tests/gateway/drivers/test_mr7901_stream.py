@@ -23,6 +23,7 @@ from gateway.drivers.mr7901.frames import (
     pack_packet,
 )
 from tests.gateway.drivers import mr7901_manual as manual
+from tests.gateway.drivers.streams import feed_in_pieces, stream_bytes
 from tests.gateway.drivers.test_mr7901_frames import messages
 
 PACKETS = [p for _, p in manual.ALL]
@@ -32,17 +33,7 @@ STREAM = b"".join(PACKETS)
 def decode_all(data: bytes, sizes: list[int] | None = None) -> list[DecodeItem]:
     """Feed ``data`` in writes of ``sizes`` (cycled; whole when None), then flush."""
     dec = StreamDecoder(MR7901Framer())
-    out: list[DecodeItem] = []
-    if sizes is None:
-        out += dec.feed(data)
-    else:
-        i = k = 0
-        while i < len(data):
-            n = sizes[k % len(sizes)]
-            out += dec.feed(data[i:i + n])
-            i += n
-            k += 1
-    out += dec.flush()
+    out = feed_in_pieces(dec, data, sizes) + dec.flush()
     assert dec.pending == 0
     return out
 
@@ -55,8 +46,7 @@ def rejected(items: list[DecodeItem]) -> list[tuple[str, bytes]]:
     return [(x.reason, x.data) for x in items if isinstance(x, Rejected)]
 
 
-def replay(items: list[DecodeItem]) -> bytes:
-    return b"".join(x.data if isinstance(x, Rejected) else x.raw for x in items)
+replay = stream_bytes
 
 
 # -- the manual's packets ---------------------------------------------------------------------

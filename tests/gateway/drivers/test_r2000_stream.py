@@ -25,6 +25,7 @@ from gateway.drivers.r2000.frames import (
     frame_bytes,
     pc_for_epc,
 )
+from tests.gateway.drivers.streams import feed_in_pieces
 
 README_TAG = bytes.fromhex("A0 13 01 89 04 30 00 E2 00 30 16 66 13 01 21 15 50 74 EF 45 BF")
 SUMMARY = InventorySummary(0x01, 0x89, 0, 2, 40)
@@ -54,16 +55,7 @@ SAMPLES: list[Any] = [
 def feed(data: bytes, sizes: list[int] | None = None, framer: R2000Framer | None = None,
          flush: bool = True) -> list[Any]:
     dec = StreamDecoder(framer or R2000Framer())
-    out: list[Any] = []
-    if sizes is None:
-        out += dec.feed(data)
-    else:
-        i = k = 0
-        while i < len(data):
-            n = sizes[k % len(sizes)]
-            out += dec.feed(data[i:i + n])
-            i += n
-            k += 1
+    out: list[Any] = feed_in_pieces(dec, data, sizes)
     return out + dec.flush() if flush else out
 
 
