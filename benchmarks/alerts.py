@@ -133,11 +133,19 @@ def _latencies(sent_log: Path, alerts: list[tuple[float, bytes]], since: float,
     reads.sort()
     out: list[tuple[float, float, float, int]] = []
     unmatched = 0
-    for recv, payload in alerts:
+    timed: set[tuple[str, str, int]] = set()  # sightings whose first alert event is counted
+    for recv, payload in sorted(alerts, key=lambda x: x[0]):
         a = orjson.loads(payload)
         seen = a["detail"]["seen"]
         if seen["state"] != "open":
             continue  # the closed form's update: not a new pass
+        if a["detail"].get("enriched"):
+            continue  # the enrichment worker's later revision of an alert already out
+        sid = a["sighting"]
+        key = (sid["gateway_id"], sid["spool_id"], int(sid["seq"]))
+        if key in timed:
+            continue  # the same pass published again (the other lane): timed at its first
+        timed.add(key)
         first = parse_time(seen["first_seen"]).timestamp()
         if not since <= first < until:
             continue
