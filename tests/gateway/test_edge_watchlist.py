@@ -14,7 +14,8 @@ from pak.wire.hits import parse_hit
 
 TOPIC = "pak/v1/edge/watchlist"
 KEY = b"k" * 32
-T0 = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)
+# a day before the run, whole milliseconds (the wire's precision): never a fixed calendar day
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=125000)
 STOLEN, OTHER = "E2000001", "E2000002"
 
 

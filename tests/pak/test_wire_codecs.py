@@ -16,7 +16,8 @@ from pak.timefmt import format_time, to_millis
 from pak.wire import alert, envelope, errors, health, state, watchlist
 from tests.support.wire_schema import validate
 
-T0 = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)
+# a day before the run, whole milliseconds (the wire's precision): never a fixed calendar day
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=125000)
 AT = format_time(T0)
 HEALTH: dict[str, Any] = {
     "v": 1, "gateway_id": "gw-1", "at": AT, "uptime_s": 1.5,

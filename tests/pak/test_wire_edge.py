@@ -23,7 +23,8 @@ from pak.wire.edge_watchlist import (
 from pak.wire.hits import encode_hit, parse_hit
 from tests.support.wire_schema import validate
 
-T0 = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)
+# a day before the run, whole milliseconds (the wire's precision): never a fixed calendar day
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=125000)
 TOPIC = "pak/v1/edge/watchlist"
 KEY = bytes(range(32))
 

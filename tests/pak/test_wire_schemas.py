@@ -21,7 +21,8 @@ from tests.pak.test_wire import ids, times
 from tests.pak.test_wire import sightings as sighting_values
 from tests.support.wire_schema import validate
 
-T0 = datetime(2026, 11, 28, 6, 15, 2, 125000, tzinfo=UTC)
+# a day before the run, whole milliseconds (the wire's precision): never a fixed calendar day
+T0 = (datetime.now(UTC) - timedelta(days=1)).replace(microsecond=125000)
 tags = st.from_regex(r"([0-9A-F]{2}){1,16}", fullmatch=True)
 wire_times = times.map(format_time)
 counts = st.integers(0, 2**40)
